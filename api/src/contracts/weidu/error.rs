@@ -1,0 +1,90 @@
+//! weidu errors and their rendering: `{"code": <status>, "result": "<detail>"}` — the one place
+//! a weidu failure becomes a response.
+
+use sluice_engine::http::{Error as HttpError, Response};
+use sluice_engine::multipart::Error as MultipartError;
+use sluice_engine::ErrorClass;
+
+use super::types::ErrorBody;
+use crate::respond;
+
+/// A weidu failure.
+#[derive(Debug, thiserror::Error)]
+pub enum WeiduError {
+    /// Bearer token missing or wrong (outside the test environment).
+    #[error("unauthorized: a valid Authorization: Bearer token is required")]
+    Unauthorized,
+    /// A required query parameter is missing.
+    #[error("missing query parameter {0}")]
+    MissingParam(&'static str),
+    /// A query parameter has characters or a length that cannot be part of a path.
+    #[error("invalid {0}: use 1 to 64 of A-Z a-z 0-9 _ -")]
+    BadParam(&'static str),
+    /// Not a multipart/form-data body.
+    #[error("Content-Type must be multipart/form-data with a boundary")]
+    NotMultipart,
+    /// No `files` part with a file name.
+    #[error("no file in form field \"files\"")]
+    NoFiles,
+    /// A file name that cannot be stored.
+    #[error("invalid file name: {0}")]
+    BadFileName(&'static str),
+    /// Only POST, GET and HEAD.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// Reading or parsing the body failed.
+    #[error("{0}")]
+    Multipart(#[from] MultipartError),
+    /// The HTTP layer refused the body (framing, size, timeout).
+    #[error("{0}")]
+    Http(#[from] HttpError),
+    /// The engine failed.
+    #[error("{0}")]
+    Engine(#[from] sluice_engine::Error),
+}
+
+impl WeiduError {
+    /// The HTTP status (also the `code` field).
+    pub fn status(&self) -> u16 {
+        match self {
+            WeiduError::Unauthorized => 401,
+            WeiduError::MissingParam(_)
+            | WeiduError::BadParam(_)
+            | WeiduError::NotMultipart
+            | WeiduError::NoFiles
+            | WeiduError::BadFileName(_) => 400,
+            WeiduError::MethodNotAllowed => 405,
+            WeiduError::Multipart(MultipartError::Body(e)) | WeiduError::Http(e) => e.status().unwrap_or(400),
+            WeiduError::Multipart(MultipartError::PartTooLarge { .. }) => 413,
+            WeiduError::Multipart(_) => 400,
+            WeiduError::Engine(e) => match e.class() {
+                ErrorClass::Client => match e {
+                    sluice_engine::Error::Ingest(sluice_engine::ingest::Error::TooLarge { .. }) => 413,
+                    sluice_engine::Error::Exists { .. } => 409,
+                    _ => 400,
+                },
+                ErrorClass::NotFound => 404,
+                ErrorClass::Unavailable => 503,
+                ErrorClass::Storage => 500,
+            },
+        }
+    }
+
+    /// The response. Server-side failures say no more than "internal error" (the log has the
+    /// request id and the cause).
+    pub fn render(&self) -> Response {
+        let status = self.status();
+        let result = if status >= 500 { "internal error".to_owned() } else { self.to_string() };
+        let mut resp = respond::json(status, &ErrorBody { code: status, result });
+        if status == 405 {
+            resp = resp.with_header("Allow", "GET, HEAD, POST");
+        }
+        resp
+    }
+}
+
+impl From<sluice_engine::ingest::Error> for WeiduError {
+    fn from(e: sluice_engine::ingest::Error) -> Self {
+        WeiduError::Engine(e.into())
+    }
+}

@@ -1,0 +1,109 @@
+//! The content-addressed blob store: tmp files, publishing by BLAKE3 (dedup), reads, sweeps.
+//!
+//! Publishing is `fdatasync` (per durability mode) → `mkdir` of the fan-out directory →
+//! `rename(tmp, blobs/ab/cd/<b3>)` → directory fsync in `strict` mode. A blob that already
+//! exists is not written again: the tmp file is dropped and the caller bumps the refcount.
+
+pub mod layout;
+mod tmp;
+
+use std::io;
+use std::path::Path;
+use std::rc::Rc;
+
+pub use layout::Layout;
+pub use tmp::TmpBlob;
+
+use crate::Durability;
+
+/// The blob store of one data directory (shared by all workers).
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    layout: Layout,
+    durability: Durability,
+}
+
+impl BlobStore {
+    /// Opens (creating the directories) the store under `layout`; removes leftover tmp files.
+    /// Runs at start-up, before any worker, so it may block.
+    pub fn open(layout: Layout, durability: Durability) -> io::Result<(Self, usize)> {
+        std::fs::create_dir_all(layout.tmp_dir())?;
+        std::fs::create_dir_all(layout.blobs_dir())?;
+        for a in 0..=255u8 {
+            let d = layout.blobs_dir().join(format!("{a:02x}"));
+            if !d.exists() {
+                std::fs::create_dir(&d)?;
+            }
+        }
+        let swept = sweep_tmp(&layout.tmp_dir())?;
+        Ok((Self { layout, durability }, swept))
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The durability mode.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// Creates a new tmp file.
+    pub async fn create_tmp(&self) -> io::Result<TmpBlob> {
+        TmpBlob::create(self.layout.new_tmp_path()).await
+    }
+
+    /// True if the blob file exists (a cheap `open`; used to decide on dedup).
+    pub async fn exists(&self, b3: &[u8; 32]) -> bool {
+        monoio::fs::File::open(self.layout.blob_path(b3)).await.is_ok()
+    }
+
+    /// Publishes a finished tmp file as blob `b3`. The data was synced by the caller.
+    pub async fn publish(&self, tmp: TmpBlob, b3: &[u8; 32]) -> io::Result<()> {
+        let dir = self.layout.blob_dir(b3);
+        match monoio::fs::create_dir(&dir).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        tmp.persist(&self.layout.blob_path(b3)).await?;
+        if self.durability == Durability::Strict {
+            sync_dir(&dir).await?;
+        }
+        Ok(())
+    }
+
+    /// Opens a blob for reading.
+    pub async fn open_blob(&self, b3: &[u8; 32]) -> io::Result<Rc<monoio::fs::File>> {
+        Ok(Rc::new(monoio::fs::File::open(self.layout.blob_path(b3)).await?))
+    }
+
+    /// Removes a blob whose last reference is gone.
+    pub async fn remove(&self, b3: &[u8; 32]) -> io::Result<()> {
+        match monoio::fs::remove_file(self.layout.blob_path(b3)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// fsyncs a directory so a rename inside it is durable.
+pub(crate) async fn sync_dir(dir: &Path) -> io::Result<()> {
+    let f = monoio::fs::File::open(dir).await?;
+    f.sync_all().await
+}
+
+/// Removes every file in the tmp directory (start-up only: nothing is in flight then).
+fn sweep_tmp(dir: &Path) -> io::Result<usize> {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}

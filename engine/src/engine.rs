@@ -1,0 +1,250 @@
+//! The `Engine` facade: the only door the API layer uses to store, find and read objects.
+//!
+//! Storing is three steps the caller strings together: [`Engine::begin_ingest`] (stream bytes
+//! into an [`IngestSink`]), [`Engine::publish`] (make the bytes a content-addressed blob),
+//! [`Engine::commit`] (write the file records, refcounts and listings in one index batch). A
+//! response may claim success only after `commit` returned.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::blobs::{BlobStore, Layout};
+use crate::error::{Error, Result};
+use crate::index::keys::{self, MAX_BUCKET_BYTES, MAX_KEY_BYTES};
+use crate::index::mem::MemIndex;
+use crate::index::records::{self, BlobRecord, FileRecord};
+use crate::index::rocks::RocksIndex;
+use crate::index::writer::IndexWriter;
+use crate::index::{Batch, Cf, Index};
+use crate::ingest::{DigestSet, DigestSums, IngestSink, Ingested};
+use crate::media::BlockingPool;
+use crate::stats::Stats;
+use crate::{EngineConfig, IndexBackend};
+
+/// A blob that is on disk under its BLAKE3 name, not yet referenced by a record.
+#[derive(Debug, Clone)]
+pub struct PublishedBlob {
+    /// Its digests (and size).
+    pub sums: DigestSums,
+    /// The blob already existed (dedup): no bytes were written.
+    pub deduplicated: bool,
+}
+
+/// A file record to write.
+#[derive(Debug, Clone)]
+pub struct NewObject {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// The record.
+    pub record: FileRecord,
+    /// Replace an existing object under the same key.
+    pub overwrite: bool,
+    /// Listings to add it to: `(collection, member)`.
+    pub links: Vec<(String, String)>,
+}
+
+/// An object as stored.
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Its record.
+    pub record: FileRecord,
+}
+
+/// The storage engine of one data directory. Shared by all workers (`Arc`).
+pub struct Engine {
+    store: BlobStore,
+    index: Arc<dyn Index>,
+    writer: IndexWriter,
+    media: BlockingPool,
+    stats: Arc<Stats>,
+    swept_tmp: usize,
+}
+
+impl Engine {
+    /// Opens the data directory: directories, index, tmp sweep, writer thread, media pool.
+    /// Blocking; call before the workers start.
+    pub fn open(cfg: &EngineConfig) -> Result<Self> {
+        let layout = Layout::new(cfg.data_dir.clone());
+        let (store, swept_tmp) = BlobStore::open(layout.clone(), cfg.durability)?;
+        let index: Arc<dyn Index> = match cfg.index {
+            IndexBackend::Rocks => Arc::new(RocksIndex::open(&layout.index_dir())?),
+            IndexBackend::Memory => Arc::new(MemIndex::new()),
+        };
+        let writer = IndexWriter::start(index.clone(), cfg.durability);
+        Ok(Self {
+            store,
+            index,
+            writer,
+            media: BlockingPool::new(cfg.media_threads.max(1), cfg.media_queue.max(1)),
+            stats: Arc::new(Stats::default()),
+            swept_tmp,
+        })
+    }
+
+    /// How many leftover tmp files the start-up sweep removed.
+    pub fn swept_tmp_files(&self) -> usize {
+        self.swept_tmp
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.store.layout().root().to_path_buf()
+    }
+
+    /// Shared counters.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// The bounded pool for blocking media work.
+    pub fn media_pool(&self) -> &BlockingPool {
+        &self.media
+    }
+
+    /// The on-disk path of a blob (for blocking readers on the media pool only).
+    pub fn blob_path(&self, b3: &[u8; 32]) -> PathBuf {
+        self.store.layout().blob_path(b3)
+    }
+
+    /// Starts receiving an object of at most `limit` bytes.
+    pub async fn begin_ingest(&self, digests: DigestSet, limit: u64) -> Result<IngestSink> {
+        Ok(IngestSink::new(&self.store, digests, limit, self.stats.clone()).await?)
+    }
+
+    /// Stores bytes already in memory (small objects such as previews).
+    pub async fn ingest_bytes(&self, data: bytes::Bytes) -> Result<Ingested> {
+        let mut sink = self.begin_ingest(DigestSet::default(), u64::MAX).await?;
+        sink.write(data).await?;
+        Ok(sink.finish().await?)
+    }
+
+    /// Makes received bytes a blob named by their BLAKE3 (or drops them if it exists).
+    pub async fn publish(&self, ingested: Ingested) -> Result<PublishedBlob> {
+        let b3 = ingested.sums.blake3;
+        let deduplicated = self.store.exists(&b3).await;
+        if deduplicated {
+            drop(ingested.tmp);
+        } else {
+            self.store.publish(ingested.tmp, &b3).await?;
+        }
+        Ok(PublishedBlob { sums: ingested.sums, deduplicated })
+    }
+
+    /// Writes the records of `objects` in one atomic index batch: file records, blob refcounts
+    /// (an overwritten object's old blob loses a reference), listings.
+    pub async fn commit(&self, objects: Vec<NewObject>) -> Result<Vec<StoredObject>> {
+        for o in &objects {
+            keys::check_part("bucket", &o.bucket, MAX_BUCKET_BYTES)?;
+            keys::check_part("key", &o.key, MAX_KEY_BYTES)?;
+            for (c, m) in &o.links {
+                keys::check_part("collection", c, MAX_KEY_BYTES)?;
+                keys::check_part("member", m, MAX_KEY_BYTES)?;
+            }
+        }
+        let stored: Vec<StoredObject> = objects
+            .iter()
+            .map(|o| StoredObject { bucket: o.bucket.clone(), key: o.key.clone(), record: o.record.clone() })
+            .collect();
+        let result = self
+            .writer
+            .apply(move |view| {
+                let mut batch = Batch::default();
+                // Refcount changes accumulate here so two objects sharing a blob count twice.
+                let mut refs: std::collections::BTreeMap<[u8; 32], (i64, u64)> = Default::default();
+                for o in &objects {
+                    let fkey = keys::join(&o.bucket, &o.key);
+                    if let Some(old) = view.get(Cf::Files, &fkey)? {
+                        if !o.overwrite {
+                            return Err(crate::index::Error::Conflict(format!("exists:{}\0{}", o.bucket, o.key)));
+                        }
+                        let old: FileRecord = records::decode(&old)?;
+                        refs.entry(old.blake3).or_insert((0, old.size)).0 -= 1;
+                    }
+                    refs.entry(o.record.blake3).or_insert((0, o.record.size)).0 += 1;
+                    batch.put(Cf::Files, fkey.clone(), records::encode(&o.record));
+                    for (c, m) in &o.links {
+                        batch.put(Cf::Links, keys::join(c, m), fkey.clone());
+                    }
+                }
+                for (b3, (delta, size)) in refs {
+                    if delta == 0 {
+                        continue;
+                    }
+                    let current = match view.get(Cf::Blobs, &b3)? {
+                        Some(v) => records::decode::<BlobRecord>(&v)?,
+                        None => BlobRecord { size, refs: 0 },
+                    };
+                    let refs = (current.refs as i64 + delta).max(0) as u64;
+                    // A blob at zero references stays recorded until GC removes its file.
+                    batch.put(Cf::Blobs, b3.to_vec(), records::encode(&BlobRecord { size: current.size, refs }));
+                }
+                Ok(batch)
+            })
+            .await;
+        match result {
+            Ok(()) => Ok(stored),
+            Err(crate::index::Error::Conflict(msg)) if msg.starts_with("exists:") => {
+                let (bucket, key) = msg["exists:".len()..].split_once('\0').unwrap_or(("", ""));
+                Err(Error::Exists { bucket: bucket.to_owned(), key: key.to_owned() })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The record of `bucket/key`.
+    pub fn stat(&self, bucket: &str, key: &str) -> Result<Option<FileRecord>> {
+        if keys::check_part("bucket", bucket, MAX_BUCKET_BYTES).is_err()
+            || keys::check_part("key", key, MAX_KEY_BYTES).is_err()
+        {
+            return Ok(None);
+        }
+        match self.index.get(Cf::Files, &keys::join(bucket, key))? {
+            Some(v) => Ok(Some(records::decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The reference count of a blob (0 when unknown).
+    pub fn blob_refs(&self, b3: &[u8; 32]) -> Result<u64> {
+        match self.index.get(Cf::Blobs, b3)? {
+            Some(v) => Ok(records::decode::<BlobRecord>(&v)?.refs),
+            None => Ok(0),
+        }
+    }
+
+    /// Opens the bytes of a record for reading.
+    pub async fn open_read(&self, record: &FileRecord) -> Result<Rc<monoio::fs::File>> {
+        match self.store.open_blob(&record.blake3).await {
+            Ok(f) => Ok(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The objects listed under `collection` whose member starts with `member_prefix`, in
+    /// member order, at most `limit`.
+    pub fn list(&self, collection: &str, member_prefix: &str, limit: usize) -> Result<Vec<StoredObject>> {
+        let mut prefix = keys::prefix(collection);
+        prefix.extend_from_slice(member_prefix.as_bytes());
+        let mut out = Vec::new();
+        for (_, fkey) in self.index.scan_prefix(Cf::Links, &prefix, None, limit)? {
+            let Some((bucket, key)) = keys::split(&fkey) else { continue };
+            if let Some(v) = self.index.get(Cf::Files, &fkey)? {
+                out.push(StoredObject { bucket: bucket.to_owned(), key: key.to_owned(), record: records::decode(&v)? });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Commits what is queued, flushes the index and stops the writer (shutdown).
+    pub fn close(&self) {
+        self.writer.close();
+    }
+}

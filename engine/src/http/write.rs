@@ -1,0 +1,241 @@
+//! Responses: the [`Response`] type, head encoding with a cached `Date`, and writing a body
+//! from memory or streamed from a file (downloads), never holding a whole file in memory.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use monoio::io::AsyncWriteRentExt;
+use monoio::net::TcpStream;
+
+/// Bodies up to this size are written in one syscall together with the head.
+const COALESCE_BODY_BYTES: usize = 64 * 1024;
+/// Read size when streaming a file body.
+const FILE_CHUNK_BYTES: usize = 256 * 1024;
+
+/// A byte range of an open file, streamed as a response body.
+pub struct FileBody {
+    /// The open file (shared so a body can be produced from a cached handle).
+    pub file: Rc<monoio::fs::File>,
+    /// First byte to send.
+    pub offset: u64,
+    /// How many bytes to send.
+    pub len: u64,
+}
+
+/// A response body.
+pub enum ResponseBody {
+    /// No body.
+    Empty,
+    /// Bytes in memory.
+    Bytes(Bytes),
+    /// A range of a file.
+    File(FileBody),
+}
+
+impl ResponseBody {
+    fn len(&self) -> u64 {
+        match self {
+            ResponseBody::Empty => 0,
+            ResponseBody::Bytes(b) => b.len() as u64,
+            ResponseBody::File(f) => f.len,
+        }
+    }
+}
+
+/// A response as the handler builds it.
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Header fields; `Content-Length`, `Date`, `Connection` and `X-Reqid` are added when written.
+    pub headers: Vec<(Cow<'static, str>, String)>,
+    /// The body.
+    pub body: ResponseBody,
+    /// Close the connection after this response.
+    pub close: bool,
+}
+
+impl Response {
+    /// A response with a body in memory and its content type.
+    pub fn bytes(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Self {
+        Self {
+            status,
+            headers: vec![(Cow::Borrowed("Content-Type"), content_type.to_owned())],
+            body: ResponseBody::Bytes(body.into()),
+            close: false,
+        }
+    }
+
+    /// A response without a body.
+    pub fn empty(status: u16) -> Self {
+        Self { status, headers: Vec::new(), body: ResponseBody::Empty, close: false }
+    }
+
+    /// Adds a header field.
+    pub fn with_header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The value of a header already set (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reason phrases for the statuses sluice sends.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+thread_local! {
+    static DATE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
+}
+
+/// The `Date` header value, formatted at most once a second per thread.
+pub fn http_date() -> String {
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    DATE.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.0 != secs || d.1.is_empty() {
+            *d = (secs, httpdate::fmt_http_date(now));
+        }
+        d.1.clone()
+    })
+}
+
+/// Encodes the head of `resp`.
+pub(crate) fn encode_head(resp: &Response, request_id: &str, close: bool) -> Vec<u8> {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(256);
+    let _ = write!(s, "HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
+    for (name, value) in &resp.headers {
+        // A header value must not smuggle a line break into the response.
+        let value: Cow<'_, str> = if value.contains(['\r', '\n']) {
+            Cow::Owned(value.replace(['\r', '\n'], " "))
+        } else {
+            Cow::Borrowed(value.as_str())
+        };
+        let _ = write!(s, "{name}: {value}\r\n");
+    }
+    let no_body_status = resp.status < 200 || resp.status == 204 || resp.status == 304;
+    if !no_body_status && resp.header("content-length").is_none() {
+        let _ = write!(s, "Content-Length: {}\r\n", resp.body.len());
+    }
+    if resp.header("x-reqid").is_none() {
+        let _ = write!(s, "X-Reqid: {request_id}\r\n");
+    }
+    let _ = write!(s, "Date: {}\r\n", http_date());
+    if close {
+        s.push_str("Connection: close\r\n");
+    }
+    s.push_str("\r\n");
+    s.into_bytes()
+}
+
+/// Writes `resp` to `stream`; `head_only` for HEAD requests.
+pub(crate) async fn write_response(
+    stream: &mut TcpStream,
+    resp: Response,
+    request_id: &str,
+    close: bool,
+    head_only: bool,
+) -> std::io::Result<()> {
+    let mut head = encode_head(&resp, request_id, close);
+    match resp.body {
+        _ if head_only => {
+            let (r, _) = stream.write_all(head).await;
+            r?;
+        }
+        ResponseBody::Empty => {
+            let (r, _) = stream.write_all(head).await;
+            r?;
+        }
+        ResponseBody::Bytes(b) if b.len() <= COALESCE_BODY_BYTES => {
+            head.extend_from_slice(&b);
+            let (r, _) = stream.write_all(head).await;
+            r?;
+        }
+        ResponseBody::Bytes(b) => {
+            let (r, _) = stream.write_all(head).await;
+            r?;
+            let (r, _) = stream.write_all(b).await;
+            r?;
+        }
+        ResponseBody::File(f) => {
+            let (r, _) = stream.write_all(head).await;
+            r?;
+            let mut buf = Vec::with_capacity(FILE_CHUNK_BYTES.min(f.len as usize).max(1));
+            let mut pos = f.offset;
+            let end = f.offset + f.len;
+            while pos < end {
+                let want = usize::try_from(end - pos).unwrap_or(usize::MAX).min(FILE_CHUNK_BYTES);
+                buf.clear();
+                let slice = monoio::buf::IoBufMut::slice_mut(buf, 0..want);
+                let (r, slice) = f.file.read_exact_at(slice, pos).await;
+                buf = slice.into_inner();
+                r?;
+                let (r, back) = stream.write_all(buf).await;
+                buf = back;
+                r?;
+                pos += want as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_has_length_reqid_date_and_no_injected_lines() {
+        let resp = Response::bytes(201, "application/json", "{}").with_header("X-Evil", "a\r\nSet-Cookie: x");
+        let head = String::from_utf8(encode_head(&resp, "rid1", true)).unwrap();
+        assert!(head.starts_with("HTTP/1.1 201 Created\r\n"));
+        assert!(head.contains("Content-Length: 2\r\n"));
+        assert!(head.contains("X-Reqid: rid1\r\n"));
+        assert!(head.contains("Date: "));
+        assert!(head.contains("Connection: close\r\n"));
+        assert!(head.contains("X-Evil: a  Set-Cookie: x\r\n"));
+        assert!(head.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn no_length_on_204() {
+        let head = String::from_utf8(encode_head(&Response::empty(204), "r", false)).unwrap();
+        assert!(!head.contains("Content-Length"));
+    }
+}

@@ -1,0 +1,25 @@
+//! The single-shot write path: body chunks → digests + io_uring writes (a few in flight, so
+//! hashing overlaps disk I/O) → tmp file → `fdatasync` per durability mode.
+//!
+//! The sink keeps the first [`crate::media::PROBE_PREFIX_BYTES`] of the object (as shared
+//! `Bytes`, no copy) so the caller can sniff the type and probe image dimensions.
+
+pub mod digest;
+mod sink;
+
+pub use digest::{qetag, DigestSet, DigestSums, Digests, QETAG_BLOCK};
+pub use sink::{IngestSink, Ingested};
+
+/// A failure while ingesting.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The object is larger than the limit in force.
+    #[error("object larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// Disk I/O failed.
+    #[error("storage i/o: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,160 @@
+//! multipart/form-data bodies, streamed: the only module that imports `multer`.
+//!
+//! [`Parts`] yields one [`Part`] at a time; a part's bytes are pulled chunk by chunk and never
+//! gathered in memory (except small text fields, bounded by `max_field_bytes`). Limits: part
+//! count, text-field size, file size — each refused with its own error.
+
+mod body_stream;
+
+use bytes::Bytes;
+
+use crate::http::{Body, Error as HttpError};
+use body_stream::BodyStream;
+
+/// Multipart limits.
+#[derive(Debug, Clone)]
+pub struct MultipartLimits {
+    /// Most parts in one body.
+    pub max_parts: usize,
+    /// Largest part without a file name (a text field), bytes.
+    pub max_field_bytes: u64,
+    /// Largest file part, bytes.
+    pub max_file_bytes: u64,
+}
+
+/// Default part count limit.
+pub const DEFAULT_MAX_PARTS: usize = 256;
+/// Default text-field size limit.
+pub const DEFAULT_MAX_FIELD_BYTES: u64 = 64 * 1024;
+
+impl Default for MultipartLimits {
+    fn default() -> Self {
+        Self { max_parts: DEFAULT_MAX_PARTS, max_field_bytes: DEFAULT_MAX_FIELD_BYTES, max_file_bytes: u64::MAX }
+    }
+}
+
+/// A multipart failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Content-Type is not multipart/form-data or has no boundary.
+    #[error("not a multipart/form-data request with a boundary")]
+    NoBoundary,
+    /// The body could not be read (timeout, too large, connection lost, bad chunking).
+    #[error(transparent)]
+    Body(HttpError),
+    /// The body is not well-formed multipart.
+    #[error("malformed multipart body: {0}")]
+    Malformed(String),
+    /// More parts than allowed.
+    #[error("more than {0} parts")]
+    TooManyParts(usize),
+    /// A part is larger than allowed.
+    #[error("part {name:?} larger than {limit} bytes")]
+    PartTooLarge {
+        /// The part's field name.
+        name: String,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+impl From<multer::Error> for Error {
+    fn from(e: multer::Error) -> Self {
+        match e {
+            multer::Error::StreamReadFailed(inner) => match inner.downcast::<HttpError>() {
+                Ok(h) => Error::Body(*h),
+                Err(other) => Error::Malformed(other.to_string()),
+            },
+            multer::Error::NoBoundary | multer::Error::NoMultipart | multer::Error::DecodeContentType(_) => {
+                Error::NoBoundary
+            }
+            other => Error::Malformed(other.to_string()),
+        }
+    }
+}
+
+/// The boundary from a `Content-Type` header value.
+pub fn parse_boundary(content_type: &str) -> Result<String, Error> {
+    multer::parse_boundary(content_type).map_err(|_| Error::NoBoundary)
+}
+
+/// The parts of one multipart body.
+pub struct Parts<'b> {
+    inner: multer::Multipart<'b>,
+    limits: MultipartLimits,
+    seen: usize,
+}
+
+impl<'b> Parts<'b> {
+    /// Reads parts from `body`, whose `Content-Type` was `content_type`.
+    pub fn new<'c: 'b>(body: &'b mut Body<'c>, content_type: &str, limits: MultipartLimits) -> Result<Self, Error> {
+        let boundary = parse_boundary(content_type)?;
+        Ok(Self { inner: multer::Multipart::new(BodyStream::new(body), boundary), limits, seen: 0 })
+    }
+
+    /// The next part; the previous one must have been dropped.
+    pub async fn next_part(&mut self) -> Result<Option<Part<'b>>, Error> {
+        let Some(field) = self.inner.next_field().await? else {
+            return Ok(None);
+        };
+        self.seen += 1;
+        if self.seen > self.limits.max_parts {
+            return Err(Error::TooManyParts(self.limits.max_parts));
+        }
+        let name = field.name().unwrap_or_default().to_owned();
+        let file_name = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(|m| m.to_string());
+        let limit = if file_name.is_some() { self.limits.max_file_bytes } else { self.limits.max_field_bytes };
+        Ok(Some(Part { field, name, file_name, content_type, received: 0, limit }))
+    }
+}
+
+/// One part.
+pub struct Part<'b> {
+    field: multer::Field<'b>,
+    name: String,
+    file_name: Option<String>,
+    content_type: Option<String>,
+    received: u64,
+    limit: u64,
+}
+
+impl Part<'_> {
+    /// The form field name (empty when absent).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file name the client sent, if any (raw: the caller must sanitise it).
+    pub fn file_name(&self) -> Option<&str> {
+        self.file_name.as_deref()
+    }
+
+    /// The part's Content-Type, if any.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
+    /// The next chunk of the part, `Ok(None)` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        match self.field.chunk().await? {
+            Some(b) => {
+                self.received += b.len() as u64;
+                if self.received > self.limit {
+                    return Err(Error::PartTooLarge { name: self.name.clone(), limit: self.limit });
+                }
+                Ok(Some(b))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The whole part as text (for small fields; bounded by the part's limit).
+    pub async fn text(mut self) -> Result<String, Error> {
+        let mut out = Vec::new();
+        while let Some(b) = self.chunk().await? {
+            out.extend_from_slice(&b);
+        }
+        String::from_utf8(out).map_err(|_| Error::Malformed(format!("field {:?} is not UTF-8", self.name)))
+    }
+}
