@@ -10,6 +10,8 @@ mod tmp;
 use std::io;
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 pub use layout::Layout;
 pub use tmp::TmpBlob;
@@ -21,6 +23,8 @@ use crate::Durability;
 pub struct BlobStore {
     layout: Layout,
     durability: Durability,
+    /// Cleared the first time the filesystem refuses `O_DIRECT`; large writes then stay buffered.
+    direct_io: Arc<AtomicBool>,
 }
 
 impl BlobStore {
@@ -36,7 +40,7 @@ impl BlobStore {
             }
         }
         let swept = sweep_tmp(&layout.tmp_dir())?;
-        Ok((Self { layout, durability }, swept))
+        Ok((Self { layout, durability, direct_io: Arc::new(AtomicBool::new(true)) }, swept))
     }
 
     /// The layout.
@@ -47,6 +51,18 @@ impl BlobStore {
     /// The durability mode.
     pub fn durability(&self) -> Durability {
         self.durability
+    }
+
+    /// Whether large writes should try `O_DIRECT`.
+    pub fn direct_io(&self) -> bool {
+        self.direct_io.load(Ordering::Relaxed)
+    }
+
+    /// Records that this filesystem refuses `O_DIRECT`.
+    pub fn disable_direct_io(&self) {
+        if self.direct_io.swap(false, Ordering::Relaxed) {
+            tracing::info!("the data directory's filesystem refuses O_DIRECT; writing through the page cache");
+        }
     }
 
     /// Creates a new tmp file.

@@ -24,6 +24,17 @@ impl TmpBlob {
         &self.file
     }
 
+    /// Opens the file a second time with `O_DIRECT` for aligned writes; `Ok(None)` when the
+    /// filesystem refuses direct I/O (tmpfs, some overlay setups).
+    pub async fn open_direct(&self) -> io::Result<Option<Rc<monoio::fs::File>>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        match monoio::fs::OpenOptions::new().write(true).custom_flags(libc::O_DIRECT).open(&self.path).await {
+            Ok(f) => Ok(Some(Rc::new(f))),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Writes all of `data` at `offset`.
     pub async fn write_all_at(&self, data: Bytes, offset: u64) -> io::Result<()> {
         let (r, _) = self.file.write_all_at(data, offset).await;

@@ -345,7 +345,7 @@ mod tests {
     #[test]
     fn query_and_path_decoding() {
         let (h, len) = parse("\r\nGET /files/b/a%20b%2Fc?user_id=u%201&task_id=t HTTP/1.1\r\n\r\n").unwrap().unwrap();
-        assert_eq!(len, 58);
+        assert_eq!(len, 61);
         assert_eq!(h.decoded_path().unwrap(), "/files/b/a b/c");
         assert_eq!(h.query_param("user_id").unwrap(), "u 1");
         assert_eq!(h.query_param("task_id").unwrap(), "t");

@@ -6,6 +6,7 @@
 
 pub mod digest;
 mod sink;
+mod window;
 
 pub use digest::{qetag, DigestSet, DigestSums, Digests, QETAG_BLOCK};
 pub use sink::{IngestSink, Ingested};

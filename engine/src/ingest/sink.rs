@@ -1,12 +1,20 @@
 //! `IngestSink`: where one object's bytes go while they arrive.
+//!
+//! Every chunk is hashed on the worker and copied into a 4 KiB-aligned 256 KiB window; full
+//! windows are written with `O_DIRECT` (the page-cache copy would otherwise cost the same CPU
+//! that hashes), up to [`MAX_WRITES_IN_FLIGHT`] at a time so hashing overlaps the disk.
+//! Objects smaller than one window are written through the page cache in one write (faster for
+//! small files), and so is an unaligned tail. Filesystems without `O_DIRECT` get buffered writes.
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use monoio::task::JoinHandle;
 
 use super::digest::{DigestSet, DigestSums, Digests};
+use super::window::{AlignedWindow, DIRECT_ALIGN};
 use super::Error;
 use crate::blobs::{BlobStore, TmpBlob};
 use crate::media::PROBE_PREFIX_BYTES;
@@ -14,19 +22,32 @@ use crate::stats::Stats;
 use crate::Durability;
 
 /// Writes allowed in flight per object: enough to keep the disk busy while the worker hashes,
-/// few enough that memory stays flat (each holds one body chunk).
+/// few enough that memory stays flat (each holds one 256 KiB window).
 pub(crate) const MAX_WRITES_IN_FLIGHT: usize = 4;
+
+enum Direct {
+    /// Not tried yet (the object has not filled a window).
+    Untried,
+    /// Open with `O_DIRECT`.
+    Open(Rc<monoio::fs::File>),
+    /// Refused by the filesystem.
+    Unavailable,
+}
 
 /// An object being received.
 pub struct IngestSink {
+    store: BlobStore,
     tmp: TmpBlob,
+    direct: Direct,
+    window: AlignedWindow,
+    /// File offset of the window's first byte.
+    window_offset: u64,
     digests: Digests,
-    offset: u64,
+    received: u64,
     limit: u64,
     inflight: VecDeque<JoinHandle<std::io::Result<()>>>,
     head: Vec<Bytes>,
     head_len: usize,
-    durability: Durability,
     stats: std::sync::Arc<Stats>,
 }
 
@@ -48,66 +69,122 @@ impl IngestSink {
         stats: std::sync::Arc<Stats>,
     ) -> Result<Self, Error> {
         Ok(Self {
+            store: store.clone(),
             tmp: store.create_tmp().await?,
+            direct: if store.direct_io() { Direct::Untried } else { Direct::Unavailable },
+            window: AlignedWindow::new(),
+            window_offset: 0,
             digests: Digests::new(set),
-            offset: 0,
+            received: 0,
             limit,
             inflight: VecDeque::with_capacity(MAX_WRITES_IN_FLIGHT),
             head: Vec::new(),
             head_len: 0,
-            durability: store.durability(),
             stats,
         })
     }
 
     /// Bytes received so far.
     pub fn len(&self) -> u64 {
-        self.offset
+        self.received
     }
 
     /// True when nothing was received.
     pub fn is_empty(&self) -> bool {
-        self.offset == 0
+        self.received == 0
     }
 
-    /// Takes the next chunk: starts its write, hashes it while the write is in flight.
+    /// Takes the next chunk: hashes it and copies it into the window, writing full windows.
     pub async fn write(&mut self, chunk: Bytes) -> Result<(), Error> {
         if chunk.is_empty() {
             return Ok(());
         }
         let len = chunk.len() as u64;
-        if self.offset + len > self.limit {
+        if self.received + len > self.limit {
             return Err(Error::TooLarge { limit: self.limit });
         }
-        if self.inflight.len() >= MAX_WRITES_IN_FLIGHT {
-            if let Some(oldest) = self.inflight.pop_front() {
-                oldest.await?;
-            }
-        }
-        let file = self.tmp.file().clone();
-        let offset = self.offset;
-        let data = chunk.clone();
-        self.inflight.push_back(monoio::spawn(async move {
-            let (r, _) = file.write_all_at(data, offset).await;
-            r
-        }));
         self.digests.update(&chunk);
         if self.head_len < PROBE_PREFIX_BYTES {
             let take = chunk.len().min(PROBE_PREFIX_BYTES - self.head_len);
             self.head.push(chunk.slice(..take));
             self.head_len += take;
         }
-        self.offset += len;
+        self.received += len;
         self.stats.add_bytes_ingested(len);
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            let n = self.window.fill(rest);
+            rest = &rest[n..];
+            if self.window.room() == 0 {
+                self.flush_window().await?;
+            }
+        }
         Ok(())
     }
 
-    /// Waits for every write, syncs per the durability mode, finishes the digests.
+    /// Writes the full window (direct when possible).
+    async fn flush_window(&mut self) -> Result<(), Error> {
+        if let Direct::Untried = self.direct {
+            self.direct = match self.tmp.open_direct().await? {
+                Some(f) => Direct::Open(f),
+                None => {
+                    self.store.disable_direct_io();
+                    Direct::Unavailable
+                }
+            };
+        }
+        let data = self.window.take();
+        let offset = self.window_offset;
+        self.window_offset += data.len() as u64;
+        let file = match &self.direct {
+            Direct::Open(f) => f.clone(),
+            _ => self.tmp.file().clone(),
+        };
+        self.spawn_write(file, data, offset).await
+    }
+
+    async fn spawn_write(&mut self, file: Rc<monoio::fs::File>, data: Bytes, offset: u64) -> Result<(), Error> {
+        if self.inflight.len() >= MAX_WRITES_IN_FLIGHT {
+            if let Some(oldest) = self.inflight.pop_front() {
+                oldest.await?;
+            }
+        }
+        self.inflight.push_back(monoio::spawn(async move {
+            let (r, _) = file.write_all_at(data, offset).await;
+            r
+        }));
+        Ok(())
+    }
+
+    /// Writes what is left, waits for every write, syncs per the durability mode, finishes the
+    /// digests.
     pub async fn finish(mut self) -> Result<Ingested, Error> {
+        let rest = self.window.take();
+        if !rest.is_empty() {
+            let offset = self.window_offset;
+            let aligned = rest.len() / DIRECT_ALIGN * DIRECT_ALIGN;
+            let direct = match &self.direct {
+                Direct::Open(f) if aligned > 0 => Some(f.clone()),
+                _ => None,
+            };
+            match direct {
+                Some(f) => {
+                    self.spawn_write(f, rest.slice(..aligned), offset).await?;
+                    if aligned < rest.len() {
+                        let file = self.tmp.file().clone();
+                        self.spawn_write(file, rest.slice(aligned..), offset + aligned as u64).await?;
+                    }
+                }
+                None => {
+                    let file = self.tmp.file().clone();
+                    self.spawn_write(file, rest, offset).await?;
+                }
+            }
+        }
         while let Some(w) = self.inflight.pop_front() {
             w.await?;
         }
-        if self.durability != Durability::None {
+        if self.store.durability() != Durability::None {
             let started = Instant::now();
             self.tmp.sync_data().await?;
             self.stats.observe_fsync(started.elapsed());

@@ -5,6 +5,7 @@
 //! count, text-field size, file size — each refused with its own error.
 
 mod body_stream;
+pub mod in_memory;
 
 use bytes::Bytes;
 
