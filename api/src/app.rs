@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
-use sluice_engine::http::{Error as HttpError, Handler, Request, RequestHead, Response};
+use sluice_engine::http::{Error as HttpError, Handler, Request, Response};
 
 use crate::contracts::{files, ops, weidu, Personality};
 use crate::respond;
@@ -47,9 +47,9 @@ impl Handler for App {
         resp
     }
 
-    fn framing_error(&self, head: Option<&RequestHead>, err: &HttpError, request_id: &str) -> Response {
+    fn framing_error(&self, path: Option<&str>, err: &HttpError, request_id: &str) -> Response {
         let status = err.status().unwrap_or(400);
-        let personality = head.map_or(Personality::Unknown, Personality::of);
+        let personality = path.map_or(Personality::Unknown, Personality::of_path);
         self.state.metrics.count_request(personality.label(), status);
         tracing::debug!(target: "access", reqid = request_id, status, "refused before the handler: {err}");
         match personality {

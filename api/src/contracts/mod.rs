@@ -26,7 +26,11 @@ pub enum Personality {
 impl Personality {
     /// Picks the personality of a request.
     pub fn of(head: &RequestHead) -> Self {
-        let path = head.path.as_str();
+        Self::of_path(&head.path)
+    }
+
+    /// Picks the personality of a request path.
+    pub fn of_path(path: &str) -> Self {
         if path == weidu::routes::FILES_PATH || path == "/weidu/api/v1/files/" {
             Personality::Weidu
         } else if path.starts_with("/files/") {

@@ -71,6 +71,10 @@ enum HeadOutcome {
 }
 
 async fn read_head(io: &mut ConnIo, limits: &HttpLimits, ctx: &WorkerCtx) -> Result<HeadOutcome, Error> {
+    // The whole head must arrive within the header timeout (a client trickling one byte at a
+    // time does not get a fresh timeout per byte).
+    // The clock starts with the first byte of the head, not while the connection idles.
+    let mut deadline: Option<std::time::Instant> = None;
     loop {
         if !io.buf.is_empty() {
             if let Some((head, len)) = parse_head(&io.buf, limits)? {
@@ -94,7 +98,12 @@ async fn read_head(io: &mut ConnIo, limits: &HttpLimits, ctx: &WorkerCtx) -> Res
                 futures::future::Either::Right(_) => return Ok(HeadOutcome::Closed),
             }
         } else {
-            io.fill(limits.header_timeout).await?
+            let deadline = *deadline.get_or_insert_with(|| std::time::Instant::now() + limits.header_timeout);
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(Error::HeadTimeout);
+            }
+            io.fill(left).await?
         };
         if n == 0 {
             if io.buf.is_empty() {
@@ -123,7 +132,8 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, peer: SocketAddr, 
             Err(e) => {
                 if e.status().is_some() {
                     let request_id = ctx.next_request_id();
-                    let resp = handler.framing_error(None, &e, &request_id);
+                    let path = super::parse::peek_path(&io.buf);
+                    let resp = handler.framing_error(path.as_deref(), &e, &request_id);
                     let _ = write_response(&mut io.stream, resp, &request_id, true, false).await;
                     linger(&mut io).await;
                 }
@@ -139,7 +149,7 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, peer: SocketAddr, 
         if let super::BodyFraming::Length(n) = head.framing {
             if n > limits.max_body {
                 let e = Error::BodyTooLarge { limit: limits.max_body };
-                let resp = handler.framing_error(Some(&head), &e, &request_id);
+                let resp = handler.framing_error(Some(&head.path), &e, &request_id);
                 let _ = write_response(&mut io.stream, resp, &request_id, true, head_only).await;
                 linger(&mut io).await;
                 return;

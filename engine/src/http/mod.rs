@@ -42,9 +42,10 @@ pub trait Handler: 'static {
     fn call<'a>(&'a self, req: Request<'a>) -> impl Future<Output = Response> + 'a;
 
     /// Renders a failure that happened before a request existed (or while framing its body
-    /// before the handler ran). `head` is there when the head itself was parsed.
-    fn framing_error(&self, head: Option<&RequestHead>, err: &Error, request_id: &str) -> Response {
-        let _ = (head, request_id);
+    /// before the handler ran). `path` is the request target's path when the request line got
+    /// that far, so the answer can take the shape of the endpoint that was called.
+    fn framing_error(&self, path: Option<&str>, err: &Error, request_id: &str) -> Response {
+        let _ = (path, request_id);
         let status = err.status().unwrap_or(400);
         Response::bytes(status, "text/plain; charset=utf-8", format!("{err}\n").into_bytes())
     }

@@ -230,6 +230,22 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<(RequestHead
     )))
 }
 
+/// The path of the request target in a (possibly invalid or incomplete) head, when its request
+/// line got that far: lets a failure be answered in the shape of the endpoint that was called.
+pub fn peek_path(buf: &[u8]) -> Option<String> {
+    let start = buf.iter().position(|b| *b != b'\r' && *b != b'\n')?;
+    let line = &buf[start..];
+    let line = &line[..line.iter().position(|b| *b == b'\r' || *b == b'\n').unwrap_or(line.len())];
+    let mut tokens = line.split(|b| *b == b' ');
+    let _method = tokens.next()?;
+    let target = tokens.next()?;
+    if !target.starts_with(b"/") || target.len() > 8192 {
+        return None;
+    }
+    let path = target.split(|b| *b == b'?').next()?;
+    std::str::from_utf8(path).ok().map(str::to_owned)
+}
+
 /// RFC 9110 §8.6: `Content-Length = 1*DIGIT`; no sign, no spaces inside, no list.
 fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
     let v = trim_ascii(value);
@@ -298,6 +314,17 @@ mod tests {
                 (g, w) => panic!("{input:?}: got {g:?}, want {w:?}"),
             }
         }
+    }
+
+    #[test]
+    fn peek_path_finds_the_target_of_broken_heads() {
+        assert_eq!(
+            peek_path(b"POST /weidu/api/v1/files?x=1 HTTP/1.1\r\nBad Header\r\n").as_deref(),
+            Some("/weidu/api/v1/files")
+        );
+        assert_eq!(peek_path(b"\r\nGET /a").as_deref(), Some("/a"));
+        assert_eq!(peek_path(b"GET"), None);
+        assert_eq!(peek_path(b"GET http://x/ HTTP/1.1"), None);
     }
 
     #[test]

@@ -5,10 +5,12 @@ use std::sync::RwLock;
 
 use super::{Batch, Cf, Error, Index, Op, Pairs};
 
-/// A `BTreeMap` per column family behind one lock.
+type Map = BTreeMap<(Cf, Vec<u8>), Vec<u8>>;
+
+/// One `BTreeMap` keyed by (column family, key) behind one lock.
 #[derive(Debug, Default)]
 pub struct MemIndex {
-    maps: RwLock<BTreeMap<(Cf, Vec<u8>), Vec<u8>>>,
+    maps: RwLock<Map>,
 }
 
 impl MemIndex {

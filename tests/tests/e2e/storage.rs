@@ -1,0 +1,96 @@
+//! Storage as a client can observe it: identical bytes are stored once (content-addressed
+//! dedup) yet answer as distinct files, and a 64 MiB upload streams through and comes back
+//! byte-identical with the right qetag — hashed on the fly on both sides, never held twice.
+
+use std::time::Instant;
+
+use sluice_tests::qetag::{qetag, Qetag};
+use sluice_tests::{assert_envelope, assert_file_info, rocks_opts, weidu_url, Multipart, TestServer, TASK, USER};
+
+#[test]
+fn identical_bytes_are_stored_once_but_listed_as_distinct_files() {
+    let s = TestServer::start_with(rocks_opts(), |_| {});
+    let mut data = vec![0u8; 100_000];
+    blake3::Hasher::new().update(b"dedup").finalize_xof().fill(&mut data);
+
+    let mut infos = Vec::new();
+    infos.extend(assert_envelope(&s.upload_ok(&[("copy.bin", &data)], USER, TASK)));
+    infos.extend(assert_envelope(&s.upload_ok(&[("copy.bin", &data)], USER, TASK)));
+    infos.extend(assert_envelope(&s.upload_ok(&[("a.bin", &data), ("b.bin", &data)], "other", TASK)));
+    assert_eq!(infos.len(), 4);
+
+    let mut ids = Vec::new();
+    let mut paths = Vec::new();
+    for fi in &infos {
+        let name = fi["name"].as_str().unwrap();
+        let user = fi["user_id"].as_str().unwrap();
+        ids.push(assert_file_info(fi, user, TASK, name, data.len() as u64));
+        paths.push(fi["path"].as_str().unwrap().to_owned());
+        let r = s.assert_downloads(fi["path"].as_str().unwrap(), &data);
+        assert_eq!(r.header("etag"), Some(format!("\"{}\"", qetag(&data)).as_str()));
+    }
+    ids.sort();
+    ids.dedup();
+    paths.sort();
+    paths.dedup();
+    assert_eq!((ids.len(), paths.len()), (4, 4), "ids and paths must differ");
+    assert_eq!(s.list(TASK, None).len(), 4);
+    let blobs = s.blob_files();
+    assert_eq!(blobs.len(), 1, "one blob for four copies: {blobs:?}");
+    assert_eq!(std::fs::metadata(&blobs[0]).unwrap().len(), data.len() as u64);
+    s.assert_tmp_empties();
+}
+
+#[test]
+fn a_64_mib_upload_round_trips_byte_identical() {
+    const SIZE: usize = 64 * 1024 * 1024;
+    const PIECE: usize = 1024 * 1024;
+    let s = TestServer::start(|_| {});
+    let started = Instant::now();
+
+    // The form around the file: everything before and after its bytes.
+    let mp = Multipart::new().file("files", "big.bin", "application/octet-stream", b"");
+    let empty = mp.body();
+    let split = empty.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let (prefix, suffix) = empty.split_at(split);
+    let total = prefix.len() + SIZE + suffix.len();
+    let mut c = s.connect();
+    c.write_all(&sluice_tests::multipart::upload_head(USER, TASK, &mp.content_type(), Some(total as u64), &[]));
+    c.write_all(prefix);
+
+    let mut xof = blake3::Hasher::new().update(b"sixty-four").finalize_xof();
+    let mut sent_b3 = blake3::Hasher::new();
+    let mut sent_q = Qetag::new();
+    let mut piece = vec![0u8; PIECE];
+    for _ in 0..SIZE / PIECE {
+        xof.fill(&mut piece);
+        sent_b3.update(&piece);
+        sent_q.update(&piece);
+        c.write_all(&piece);
+    }
+    c.write_all(suffix);
+    let r = c.read_final_response();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let fi = assert_envelope(&r.json())[0].clone();
+    assert_file_info(&fi, USER, TASK, "big.bin", SIZE as u64);
+    let sent_q = sent_q.finish();
+    eprintln!("64 MiB upload took {:?}", started.elapsed());
+
+    // Download on the same connection, hashing as it comes.
+    c.write_all(format!("GET {} HTTP/1.1\r\nHost: t\r\n\r\n", weidu_url(fi["path"].as_str().unwrap())).as_bytes());
+    let head = c.try_read_head().expect("download head");
+    assert_eq!(head.status, 200);
+    assert_eq!(head.content_length(), Some(SIZE as u64));
+    assert_eq!(head.header("etag"), Some(format!("\"{sent_q}\"").as_str()), "ETag = qetag of the 16 blocks");
+    let mut got_b3 = blake3::Hasher::new();
+    let mut got_q = Qetag::new();
+    c.read_body_with(SIZE as u64, |b| {
+        got_b3.update(b);
+        got_q.update(b);
+    })
+    .expect("download body");
+    assert_eq!(got_b3.finalize(), sent_b3.finalize(), "downloaded bytes differ");
+    assert_eq!(got_q.finish(), sent_q);
+    eprintln!("64 MiB round trip took {:?}", started.elapsed());
+    s.assert_tmp_empties();
+}
