@@ -17,8 +17,12 @@ use super::write::write_response;
 use super::{Handler, Request, Response};
 use crate::runtime::WorkerCtx;
 
-/// Reads below this much free space grow the buffer first, so reads stay large.
+/// Body reads below this much free space grow the buffer first, so reads stay large.
 const MIN_READ_SPACE: usize = 64 * 1024;
+/// Buffer for reading a request head. Idle and head-reading connections hold only this much
+/// (10 000 idle keep-alive connections must stay under 100 KiB each); the 256 KiB body buffer
+/// is taken only while a body is read and given back when the request is done.
+const HEAD_READ_BYTES: usize = 8 * 1024;
 /// After an error response, unread request bytes are discarded for at most this long (a
 /// "lingering close", as nginx does) so the client sees the response instead of a reset.
 const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,11 +39,23 @@ pub(crate) struct ConnIo {
 }
 
 impl ConnIo {
-    /// Reads more bytes into the buffer; `Ok(0)` at end of stream.
+    /// Reads more head bytes into the buffer (small reads); `Ok(0)` at end of stream.
+    pub(crate) async fn fill_head(&mut self, timeout: Duration) -> Result<usize, Error> {
+        if self.buf.capacity() == self.buf.len() {
+            self.buf.reserve(HEAD_READ_BYTES);
+        }
+        self.read_more(timeout).await
+    }
+
+    /// Reads more body bytes into the buffer (large reads); `Ok(0)` at end of stream.
     pub(crate) async fn fill(&mut self, timeout: Duration) -> Result<usize, Error> {
         if self.buf.capacity() - self.buf.len() < MIN_READ_SPACE {
             self.buf.reserve(READ_BUFFER_BYTES);
         }
+        self.read_more(timeout).await
+    }
+
+    async fn read_more(&mut self, timeout: Duration) -> Result<usize, Error> {
         let buf = std::mem::take(&mut self.buf);
         let len = buf.len();
         let cap = buf.capacity();
@@ -87,7 +103,7 @@ async fn read_head(io: &mut ConnIo, limits: &HttpLimits, ctx: &WorkerCtx) -> Res
         }
         let n = if io.buf.is_empty() {
             // Idle between requests: the drain signal may interrupt the wait.
-            let read = io.fill(limits.header_timeout);
+            let read = io.fill_head(limits.header_timeout);
             let stop = ctx.shutdown.wait();
             futures::pin_mut!(read, stop);
             match futures::future::select(read, stop).await {
@@ -103,7 +119,7 @@ async fn read_head(io: &mut ConnIo, limits: &HttpLimits, ctx: &WorkerCtx) -> Res
             if left.is_zero() {
                 return Err(Error::HeadTimeout);
             }
-            io.fill(left).await?
+            io.fill_head(left).await?
         };
         if n == 0 {
             if io.buf.is_empty() {
@@ -120,7 +136,7 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, peer: SocketAddr, 
     let _ = stream.set_nodelay(true);
     let mut io = ConnIo {
         stream,
-        buf: BytesMut::with_capacity(READ_BUFFER_BYTES),
+        buf: BytesMut::new(),
         body: BodyState::Finished,
         continue_pending: false,
         body_idle_timeout: limits.body_idle_timeout,
@@ -187,6 +203,10 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, peer: SocketAddr, 
                 linger(&mut io).await;
             }
             return;
+        }
+        if io.buf.is_empty() {
+            // Idle between requests: give the body buffer back.
+            io.buf = BytesMut::new();
         }
     }
 }
