@@ -1,7 +1,7 @@
 //! sluice-api: the API personalities and the `sluice` binary.
 //!
-//! It knows nothing of io_uring, httparse, multer or rocksdb: it sees the engine through
-//! `sluice_engine::{http::Handler, Engine, multipart, media}`. [`spawn`] starts a server
+//! It knows nothing of the engine's I/O driver, HTTP parser, multipart parser or index
+//! store: it sees the engine through `sluice_engine::{http::Handler, Engine, multipart, media}`. [`spawn`] starts a server
 //! in-process (used by `main` and by the end-to-end tests).
 
 pub mod app;
@@ -74,7 +74,7 @@ impl ServerHandle {
         &self.public_url
     }
 
-    /// "io_uring" or "epoll".
+    /// The I/O driver the workers run on, as the engine names it.
     pub fn driver(&self) -> &'static str {
         self.server.driver()
     }
