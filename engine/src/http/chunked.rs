@@ -232,9 +232,12 @@ pub fn decode_all_split(input: &[u8], splits: &[usize]) -> Result<(Vec<u8>, usiz
 mod tests {
     use super::*;
 
+    /// Input, and the body it decodes to (or why it must fail).
+    type Case = (&'static [u8], Result<&'static [u8], &'static str>);
+
     #[test]
     fn decodes_table() {
-        let cases: &[(&[u8], Result<&[u8], &str>)] = &[
+        let cases: &[Case] = &[
             (b"5\r\nhello\r\n0\r\n\r\n", Ok(b"hello")),
             (b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", Ok(b"hello world")),
             (b"A\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n", Ok(b"0123456789")),
