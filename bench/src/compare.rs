@@ -197,6 +197,15 @@ fn ok(r: Option<&RunResult>) -> Option<&(Summary, ServerUsage)> {
     r.and_then(|r| r.outcome.as_ref().ok())
 }
 
+/// files/s with a decimal when small (100 MiB streams run a few files a second).
+fn rate(x: f64) -> String {
+    if x < 100.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.0}")
+    }
+}
+
 /// The markdown table: one row per size × round × durability.
 fn table(runs: &[RunResult], args: &CompareArgs) -> String {
     let mut out = String::new();
@@ -231,9 +240,9 @@ fn table(runs: &[RunResult], args: &CompareArgs) -> String {
                 let _ = writeln!(
                     out,
                     "| {workload} | {} | {} | {} | {} | {ratio} | {} | {} | {} | nginx {} / sluice {} |",
-                    n.map_or_else(dash, |(s, _)| format!("{:.0}", s.files_per_s)),
+                    n.map_or_else(dash, |(s, _)| rate(s.files_per_s)),
                     n.map_or_else(dash, |(s, _)| format!("{:.1}", s.mb_per_s)),
-                    s.map_or_else(dash, |(s, _)| format!("{:.0}", s.files_per_s)),
+                    s.map_or_else(dash, |(s, _)| rate(s.files_per_s)),
                     s.map_or_else(dash, |(s, _)| format!("{:.1}", s.mb_per_s)),
                     s.map_or_else(dash, |(s, _)| format!("{:.2} / {:.2}", s.p50_ms, s.p99_ms)),
                     s.map_or_else(dash, |(_, u)| format!("{:.2}", u.cpu_s_per_gb)),
