@@ -126,9 +126,13 @@ impl Engine {
     }
 
     /// Makes received bytes a blob named by their BLAKE3 (or drops them if it exists).
+    ///
+    /// A blob record is written only after its file was published, so a record means the file
+    /// is there (a future GC must remove the record before the file). Without a record the file
+    /// is (re)published: renaming over an orphan with the same name replaces identical bytes.
     pub async fn publish(&self, ingested: Ingested) -> Result<PublishedBlob> {
         let b3 = ingested.sums.blake3;
-        let deduplicated = self.store.exists(&b3).await;
+        let deduplicated = self.index.get(Cf::Blobs, &b3)?.is_some();
         if deduplicated {
             drop(ingested.tmp);
         } else {

@@ -10,7 +10,7 @@ mod tmp;
 use std::io;
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use layout::Layout;
@@ -25,7 +25,12 @@ pub struct BlobStore {
     durability: Durability,
     /// Cleared the first time the filesystem refuses `O_DIRECT`; large writes then stay buffered.
     direct_io: Arc<AtomicBool>,
+    /// One bit per `ab/cd` fan-out directory known to exist, so publishing skips the `mkdir`.
+    made_dirs: Arc<Vec<AtomicU64>>,
 }
+
+/// Fan-out directories: 256 × 256.
+const FANOUT_DIRS: usize = 1 << 16;
 
 impl BlobStore {
     /// Opens (creating the directories) the store under `layout`; removes leftover tmp files.
@@ -40,7 +45,8 @@ impl BlobStore {
             }
         }
         let swept = sweep_tmp(&layout.tmp_dir())?;
-        Ok((Self { layout, durability, direct_io: Arc::new(AtomicBool::new(true)) }, swept))
+        let made_dirs = Arc::new((0..FANOUT_DIRS / 64).map(|_| AtomicU64::new(0)).collect());
+        Ok((Self { layout, durability, direct_io: Arc::new(AtomicBool::new(true)), made_dirs }, swept))
     }
 
     /// The layout.
@@ -70,18 +76,18 @@ impl BlobStore {
         TmpBlob::create(self.layout.new_tmp_path()).await
     }
 
-    /// True if the blob file exists (a cheap `open`; used to decide on dedup).
-    pub async fn exists(&self, b3: &[u8; 32]) -> bool {
-        monoio::fs::File::open(self.layout.blob_path(b3)).await.is_ok()
-    }
-
     /// Publishes a finished tmp file as blob `b3`. The data was synced by the caller.
     pub async fn publish(&self, tmp: TmpBlob, b3: &[u8; 32]) -> io::Result<()> {
         let dir = self.layout.blob_dir(b3);
-        match monoio::fs::create_dir(&dir).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
+        let slot = usize::from(b3[0]) << 8 | usize::from(b3[1]);
+        let (word, bit) = (&self.made_dirs[slot / 64], 1u64 << (slot % 64));
+        if word.load(Ordering::Relaxed) & bit == 0 {
+            match monoio::fs::create_dir(&dir).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+            word.fetch_or(bit, Ordering::Relaxed);
         }
         tmp.persist(&self.layout.blob_path(b3)).await?;
         if self.durability == Durability::Strict {
