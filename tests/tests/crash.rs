@@ -397,7 +397,7 @@ fn crash_cycles(durability: &str, seed: u64) {
         assert!(mid_body_at_kill >= 1, "[{durability} cycle {cycle}] no upload was mid-body at the kill");
 
         // What the kill left in tmp/ (the restart must sweep it).
-        let tmp_at_kill = std::fs::read_dir(data_dir.join("tmp")).map(|d| d.count()).unwrap_or(0);
+        let tmp_at_kill = tmp_files(&data_dir.join("tmp")).len();
         tmp_left_by_kills += tmp_at_kill;
 
         server = Server::start(&data_dir, durability, log.clone());
@@ -420,10 +420,8 @@ fn verify(server: &Server, data_dir: &Path, seen: &Seen, durability: &str, cycle
     let ctx = format!("[{durability} cycle {cycle}]");
 
     let tmp = data_dir.join("tmp");
-    let leftovers: Vec<_> = std::fs::read_dir(&tmp)
-        .unwrap_or_else(|e| panic!("{ctx} {}: {e}", tmp.display()))
-        .map(|e| e.expect("tmp entry").file_name())
-        .collect();
+    assert!(tmp.is_dir(), "{ctx} {} is missing", tmp.display());
+    let leftovers = tmp_files(&tmp);
     assert!(leftovers.is_empty(), "{ctx} tmp/ not swept at start: {leftovers:?}");
 
     let list = get(server.addr, &format!("/weidu/api/v1/files?task_id={TASK}"));
@@ -469,4 +467,19 @@ fn assert_download(server: &Server, path: &str, sent: &Sent, ctx: &str) {
     let r = get(server.addr, &format!("/files/weidu/{path}"));
     assert_eq!(r.status, 200, "{ctx} GET /files/weidu/{path}: {}", String::from_utf8_lossy(&r.body));
     assert_eq!(Sent::of(&r.body), *sent, "{ctx} /files/weidu/{path} is not the bytes that were sent");
+}
+
+/// Every regular file under the tmp directory, in any of its subdirectories.
+fn tmp_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(tmp_files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

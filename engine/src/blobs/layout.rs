@@ -10,6 +10,11 @@ pub const BLOBS_DIR: &str = "blobs";
 /// The RocksDB index.
 pub const INDEX_DIR: &str = "index";
 
+/// Tmp files are spread over this many subdirectories of `tmp/`: creating files in one
+/// directory serialises on its inode lock, and perf showed that lock contended between the
+/// workers and io_uring's helper threads.
+pub const TMP_SUBDIRS: usize = 16;
+
 /// The paths of one data directory.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -42,9 +47,15 @@ impl Layout {
         self.root.join(BLOBS_DIR)
     }
 
-    /// A fresh tmp file path from a random 128-bit id.
+    /// The tmp subdirectories: `tmp/0` … `tmp/f`.
+    pub fn tmp_subdirs(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        (0..TMP_SUBDIRS).map(|i| self.tmp_dir().join(format!("{i:x}")))
+    }
+
+    /// A fresh tmp file path from a random 128-bit id, in the subdirectory its low bits pick.
     pub fn new_tmp_path(&self) -> PathBuf {
-        self.tmp_dir().join(format!("{:032x}.tmp", rand::random::<u128>()))
+        let id = rand::random::<u128>();
+        self.tmp_dir().join(format!("{:x}", id as usize % TMP_SUBDIRS)).join(format!("{id:032x}.tmp"))
     }
 
     /// The fan-out directory of a blob: `blobs/ab/cd`.
@@ -72,6 +83,7 @@ mod tests {
         assert_eq!(p, PathBuf::from(format!("/d/blobs/ab/cd/abcd{}", "00".repeat(30))));
         let t = l.new_tmp_path();
         assert!(t.starts_with("/d/tmp"));
+        assert!(l.tmp_subdirs().any(|d| t.parent() == Some(d.as_path())));
         assert_ne!(t, l.new_tmp_path());
     }
 }

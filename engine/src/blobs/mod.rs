@@ -44,7 +44,14 @@ impl BlobStore {
                 std::fs::create_dir(&d)?;
             }
         }
-        let swept = sweep_tmp(&layout.tmp_dir())?;
+        let mut swept = sweep_tmp(&layout.tmp_dir())?;
+        for d in layout.tmp_subdirs() {
+            if d.exists() {
+                swept += sweep_tmp(&d)?;
+            } else {
+                std::fs::create_dir(&d)?;
+            }
+        }
         let made_dirs = Arc::new((0..FANOUT_DIRS / 64).map(|_| AtomicU64::new(0)).collect());
         Ok((Self { layout, durability, direct_io: Arc::new(AtomicBool::new(true)), made_dirs }, swept))
     }
