@@ -9,6 +9,7 @@
 //! - `auth`: bearer tokens, and refusals answered before the body is read.
 //! - `http`: 100-continue, keep-alive, pipelining, HTTP/1.0, chunked bodies, awkward splits.
 //! - `bad_input`: malformed and hostile requests, every limit at N and N+1, nothing half-stored.
+//! - `slow_clients`: stalled bodies and heads, dripping heads, clients that vanish mid-upload.
 //! - `ops`: 404/405, `/healthz`, `/metrics`.
 //! - `runtime`: the epoll driver, the graceful drain.
 //! - `storage`: dedup, a 64 MiB streamed round trip.
@@ -29,5 +30,7 @@ mod listing;
 mod ops;
 #[path = "e2e/runtime.rs"]
 mod runtime;
+#[path = "e2e/slow_clients.rs"]
+mod slow_clients;
 #[path = "e2e/storage.rs"]
 mod storage;
