@@ -15,7 +15,7 @@ use crate::index::keys::{self, MAX_BUCKET_BYTES, MAX_KEY_BYTES};
 use crate::index::mem::MemIndex;
 use crate::index::records::{self, BlobRecord, FileRecord};
 use crate::index::rocks::RocksIndex;
-use crate::index::writer::IndexWriter;
+use crate::index::writer::{DataSync, IndexWriter};
 use crate::index::{Batch, Cf, Index};
 use crate::ingest::{DigestSet, DigestSums, IngestSink, Ingested};
 use crate::media::BlockingPool;
@@ -77,13 +77,20 @@ impl Engine {
             IndexBackend::Rocks => Arc::new(RocksIndex::open(&layout.index_dir())?),
             IndexBackend::Memory => Arc::new(MemIndex::new()),
         };
-        let writer = IndexWriter::start(index.clone(), cfg.durability);
+        let stats = Arc::new(Stats::default());
+        let data_sync = match cfg.durability {
+            crate::Durability::Group => {
+                Some(DataSync { dir: std::fs::File::open(layout.root())?, stats: stats.clone() })
+            }
+            _ => None,
+        };
+        let writer = IndexWriter::start_with_data_sync(index.clone(), cfg.durability, data_sync);
         Ok(Self {
             store,
             index,
             writer,
             media: BlockingPool::new(cfg.media_threads.max(1), cfg.media_queue.max(1)),
-            stats: Arc::new(Stats::default()),
+            stats,
             swept_tmp,
         })
     }
@@ -250,5 +257,72 @@ impl Engine {
     /// Commits what is queued, flushes the index and stops the writer (shutdown).
     pub fn close(&self) {
         self.writer.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Durability;
+
+    fn object(key: &str) -> NewObject {
+        NewObject {
+            bucket: "b".into(),
+            key: key.into(),
+            record: FileRecord {
+                blake3: [1; 32],
+                size: 1,
+                qetag: "q".into(),
+                mime: "text/plain".into(),
+                md5: None,
+                crc32: None,
+                width: None,
+                height: None,
+                created_ms: 1,
+                updated_ms: 1,
+                attrs: Vec::new(),
+            },
+            overwrite: false,
+            links: vec![("c".into(), key.into())],
+        }
+    }
+
+    fn open(durability: Durability) -> (tempfile::TempDir, Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = EngineConfig::new(dir.path());
+        cfg.index = IndexBackend::Memory;
+        cfg.durability = durability;
+        let engine = Engine::open(&cfg).unwrap();
+        (dir, engine)
+    }
+
+    #[test]
+    fn group_mode_syncs_the_data_filesystem_before_each_commit_and_none_never() {
+        let (_dir, engine) = open(Durability::Group);
+        futures::executor::block_on(engine.commit(vec![object("k1")])).unwrap();
+        assert_eq!(engine.stats().fsync_histogram().count, 1);
+        futures::executor::block_on(engine.commit(vec![object("k2")])).unwrap();
+        assert_eq!(engine.stats().fsync_histogram().count, 2);
+
+        let (_dir, engine) = open(Durability::None);
+        futures::executor::block_on(engine.commit(vec![object("k1")])).unwrap();
+        assert_eq!(engine.stats().fsync_histogram().count, 0);
+    }
+
+    #[test]
+    fn commit_counts_references_and_refuses_overwrites_unless_asked() {
+        let (_dir, engine) = open(Durability::None);
+        futures::executor::block_on(engine.commit(vec![object("k1"), object("k2")])).unwrap();
+        assert_eq!(engine.blob_refs(&[1; 32]).unwrap(), 2);
+        let err = futures::executor::block_on(engine.commit(vec![object("k1")])).unwrap_err();
+        assert!(matches!(err, Error::Exists { ref key, .. } if key == "k1"), "{err}");
+        let mut again = object("k1");
+        again.overwrite = true;
+        again.record.blake3 = [2; 32];
+        futures::executor::block_on(engine.commit(vec![again])).unwrap();
+        assert_eq!(engine.blob_refs(&[1; 32]).unwrap(), 1);
+        assert_eq!(engine.blob_refs(&[2; 32]).unwrap(), 1);
+        assert_eq!(engine.list("c", "", 10).unwrap().len(), 2);
+        assert_eq!(engine.stat("b", "k1").unwrap().unwrap().blake3, [2; 32]);
     }
 }

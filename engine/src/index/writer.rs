@@ -6,6 +6,10 @@
 //! runs their closures in order, writes all their batches as one batch and syncs the WAL once
 //! (durability `group`), then answers each waiting worker. `strict` syncs every job on its own;
 //! `none` never syncs.
+//!
+//! In `group` mode the writer also makes the group's *data* durable: one `syncfs` of the data
+//! directory's filesystem before the WAL sync covers every blob (bytes and rename) that the
+//! group's transactions point at, so uploads do not each pay an `fdatasync`.
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -52,12 +56,18 @@ pub struct IndexWriter {
 }
 
 impl IndexWriter {
-    /// Starts the writer thread over `index`.
+    /// Starts the writer thread over `index`. `data_sync` (group mode): a handle on the data
+    /// directory whose filesystem is `syncfs`'d before each group's WAL sync.
     pub fn start(index: Arc<dyn Index>, durability: Durability) -> Self {
+        Self::start_with_data_sync(index, durability, None)
+    }
+
+    /// As [`IndexWriter::start`], with the data directory to `syncfs` per group in `group` mode.
+    pub fn start_with_data_sync(index: Arc<dyn Index>, durability: Durability, data_sync: Option<DataSync>) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("sluice-index".into())
-            .spawn(move || run(index, durability, rx))
+            .spawn(move || run(index, durability, data_sync, rx))
             .expect("spawning the index writer thread");
         Self { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) }
     }
@@ -98,7 +108,30 @@ impl Drop for IndexWriter {
     }
 }
 
-fn run(index: Arc<dyn Index>, durability: Durability, rx: mpsc::Receiver<Job>) {
+/// The data directory to `syncfs` per group, and where to record how long it took.
+pub struct DataSync {
+    /// An open handle on the data directory.
+    pub dir: std::fs::File,
+    /// Where the sync latency is observed.
+    pub stats: Arc<crate::stats::Stats>,
+}
+
+impl DataSync {
+    fn sync(&self) -> Result<(), Error> {
+        use std::os::fd::AsRawFd;
+        let started = std::time::Instant::now();
+        // SAFETY: `syncfs` only reads the descriptor, which `self.dir` keeps open.
+        let rc = unsafe { libc::syncfs(self.dir.as_raw_fd()) };
+        self.stats.observe_fsync(started.elapsed());
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(Error::Store(format!("syncfs of the data directory: {}", std::io::Error::last_os_error())))
+        }
+    }
+}
+
+fn run(index: Arc<dyn Index>, durability: Durability, data_sync: Option<DataSync>, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         if durability != Durability::Strict {
@@ -109,14 +142,14 @@ fn run(index: Arc<dyn Index>, durability: Durability, rx: mpsc::Receiver<Job>) {
                 }
             }
         }
-        commit_group(&*index, durability, group);
+        commit_group(&*index, durability, data_sync.as_ref(), group);
     }
     if let Err(e) = index.flush() {
         tracing::error!("index flush at shutdown failed: {e}");
     }
 }
 
-fn commit_group(index: &dyn Index, durability: Durability, group: Vec<Job>) {
+fn commit_group(index: &dyn Index, durability: Durability, data_sync: Option<&DataSync>, group: Vec<Job>) {
     let mut overlay: BTreeMap<(Cf, Vec<u8>), Option<Vec<u8>>> = BTreeMap::new();
     let mut combined = Batch::default();
     let mut waiting = Vec::with_capacity(group.len());
@@ -140,7 +173,16 @@ fn commit_group(index: &dyn Index, durability: Durability, group: Vec<Job>) {
             }
         }
     }
-    let result = if combined.is_empty() { Ok(()) } else { index.write(&combined, durability != Durability::None) };
+    let result = if combined.is_empty() {
+        Ok(())
+    } else {
+        // Data first: a record must never be durable before the bytes it points at.
+        let synced = match (durability, data_sync) {
+            (Durability::Group, Some(ds)) => ds.sync(),
+            _ => Ok(()),
+        };
+        synced.and_then(|()| index.write(&combined, durability != Durability::None))
+    };
     for reply in waiting {
         let r = match &result {
             Ok(()) => Ok(()),

@@ -184,7 +184,9 @@ impl IngestSink {
         while let Some(w) = self.inflight.pop_front() {
             w.await?;
         }
-        if self.store.durability() != Durability::None {
+        // `group` leaves the data sync to the index writer (one syncfs per group); only
+        // `strict` syncs each object here.
+        if self.store.durability() == Durability::Strict {
             let started = Instant::now();
             self.tmp.sync_data().await?;
             self.stats.observe_fsync(started.elapsed());
