@@ -287,6 +287,9 @@ pub fn percent_encode(s: &str) -> String {
 }
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
+///
+/// Only for effects the server makes after it answered and signals nowhere (a dropped tmp
+/// file is unlinked by a task spawned on the worker); readiness is never waited for this way.
 pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     loop {

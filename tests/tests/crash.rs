@@ -191,6 +191,7 @@ fn http_exchange(
         s.write_all(piece)?;
         on_piece();
         if pieces.peek().is_some() {
+            // Pacing, not a readiness wait: it keeps uploads mid-body when the kill lands.
             thread::sleep(PIECE_PAUSE);
         }
     }

@@ -5,7 +5,6 @@
 
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use sluice_tests::media::{jpeg, jpeg_dims};
 use sluice_tests::{
@@ -106,33 +105,25 @@ fn several_files_in_one_request_come_back_in_order_and_other_fields_are_ignored(
     assert_eq!(s.list(TASK, None).len(), 3);
 }
 
-/// Runs `curl` with `args`, bounded in time; `None` when curl is not installed.
+/// Runs `curl` with `args`, bounded in time by curl itself (`--max-time 60`, added after the
+/// contract's own arguments); `None` when curl is not installed.
 fn run_curl(args: &[String]) -> Option<Vec<u8>> {
-    let mut child = match Command::new("curl").args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn() {
+    let mut child = match Command::new("curl")
+        .args(args)
+        .args(["--max-time", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => panic!("cannot run curl: {e}"),
     };
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let _ = stdout.read_to_end(&mut out);
-        out
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for curl") {
-            assert!(status.success(), "curl failed: {status}");
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("curl did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(reader.join().unwrap())
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).expect("read curl output");
+    let status = child.wait().expect("wait for curl");
+    assert!(status.success(), "curl failed (or hit --max-time 60): {status}");
+    Some(out)
 }
 
 /// Splits curl `-i` output into its final response (interim `1xx` blocks skipped).
