@@ -1,10 +1,11 @@
 //! `IngestSink`: where one object's bytes go while they arrive.
 //!
-//! Every chunk is hashed on the worker and copied into a 4 KiB-aligned 256 KiB window; full
-//! windows are written with `O_DIRECT` (the page-cache copy would otherwise cost the same CPU
-//! that hashes), up to [`MAX_WRITES_IN_FLIGHT`] at a time so hashing overlaps the disk.
-//! Objects smaller than one window are written through the page cache in one write (faster for
-//! small files), and so is an unaligned tail. Filesystems without `O_DIRECT` get buffered writes.
+//! Every chunk is hashed on the worker. While an object is smaller than one window its chunks are
+//! only kept (shared `Bytes`, no copy) and written through the page cache at the end (faster for
+//! small files). Once it outgrows a window, bytes are copied into 4 KiB-aligned 256 KiB windows
+//! written with `O_DIRECT` (the page-cache copy would otherwise cost the same CPU that hashes),
+//! up to [`MAX_WRITES_IN_FLIGHT`] at a time so hashing overlaps the disk; the unaligned tail is
+//! written buffered. Filesystems without `O_DIRECT` get buffered writes.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -14,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use monoio::task::JoinHandle;
 
 use super::digest::{DigestSet, DigestSums, Digests};
-use super::window::{AlignedWindow, DIRECT_ALIGN};
+use super::window::{AlignedWindow, DIRECT_ALIGN, WINDOW_BYTES};
 use super::Error;
 use crate::blobs::{BlobStore, TmpBlob};
 use crate::media::PROBE_PREFIX_BYTES;
@@ -39,6 +40,11 @@ pub struct IngestSink {
     store: BlobStore,
     tmp: TmpBlob,
     direct: Direct,
+    /// Chunks of an object that has not yet outgrown one window (written at `finish`).
+    small: Vec<Bytes>,
+    small_len: usize,
+    /// The object outgrew one window: its bytes go through aligned windows.
+    windowed: bool,
     window: AlignedWindow,
     /// File offset of the window's first byte.
     window_offset: u64,
@@ -72,6 +78,9 @@ impl IngestSink {
             store: store.clone(),
             tmp: store.create_tmp().await?,
             direct: if store.direct_io() { Direct::Untried } else { Direct::Unavailable },
+            small: Vec::new(),
+            small_len: 0,
+            windowed: false,
             window: AlignedWindow::new(),
             window_offset: 0,
             digests: Digests::new(set),
@@ -94,7 +103,8 @@ impl IngestSink {
         self.received == 0
     }
 
-    /// Takes the next chunk: hashes it and copies it into the window, writing full windows.
+    /// Takes the next chunk: hashes it, keeps it (small objects) or copies it into the window,
+    /// writing full windows.
     pub async fn write(&mut self, chunk: Bytes) -> Result<(), Error> {
         if chunk.is_empty() {
             return Ok(());
@@ -111,7 +121,24 @@ impl IngestSink {
         }
         self.received += len;
         self.stats.add_bytes_ingested(len);
-        let mut rest = &chunk[..];
+        if !self.windowed {
+            if self.small_len + chunk.len() < WINDOW_BYTES {
+                self.small_len += chunk.len();
+                self.small.push(chunk);
+                return Ok(());
+            }
+            // The object outgrows one window: from here on its bytes go through windows.
+            self.windowed = true;
+            for piece in std::mem::take(&mut self.small) {
+                self.fill_window(&piece).await?;
+            }
+        }
+        self.fill_window(&chunk).await
+    }
+
+    /// Copies `data` into the window, writing each window that fills.
+    async fn fill_window(&mut self, data: &[u8]) -> Result<(), Error> {
+        let mut rest = data;
         while !rest.is_empty() {
             let n = self.window.fill(rest);
             rest = &rest[n..];
@@ -159,6 +186,13 @@ impl IngestSink {
     /// Writes what is left, waits for every write, syncs per the durability mode, finishes the
     /// digests.
     pub async fn finish(mut self) -> Result<Ingested, Error> {
+        let mut offset = 0;
+        for chunk in std::mem::take(&mut self.small) {
+            let len = chunk.len() as u64;
+            let file = self.tmp.file().clone();
+            self.spawn_write(file, chunk, offset).await?;
+            offset += len;
+        }
         let rest = self.window.take();
         if !rest.is_empty() {
             let offset = self.window_offset;
