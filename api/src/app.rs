@@ -53,26 +53,8 @@ impl Handler for App {
         self.state.metrics.count_request(personality.label(), status);
         tracing::debug!(target: "access", reqid = request_id, status, "refused before the handler: {err}");
         match personality {
-            Personality::Weidu => weidu::WeiduError::Http(clone_http_error(err)).render(),
+            Personality::Weidu => weidu::WeiduError::Framing { status, message: err.to_string() }.render(),
             _ => respond::json(status, &json!({ "error": err.to_string() })),
         }
-    }
-}
-
-/// `http::Error` holds an `io::Error` and is not `Clone`; renderers only need its status and
-/// text, so framing errors are rebuilt from those.
-fn clone_http_error(err: &HttpError) -> HttpError {
-    match err {
-        HttpError::BadHead(s) => HttpError::BadHead(s),
-        HttpError::HeadTooLarge(n) => HttpError::HeadTooLarge(*n),
-        HttpError::TooManyHeaders(n) => HttpError::TooManyHeaders(*n),
-        HttpError::BadFraming(s) => HttpError::BadFraming(s),
-        HttpError::BadChunk(s) => HttpError::BadChunk(s),
-        HttpError::Version => HttpError::Version,
-        HttpError::BodyTooLarge { limit } => HttpError::BodyTooLarge { limit: *limit },
-        HttpError::HeadTimeout => HttpError::HeadTimeout,
-        HttpError::BodyTimeout => HttpError::BodyTimeout,
-        HttpError::TruncatedBody => HttpError::TruncatedBody,
-        HttpError::Io(e) => HttpError::Io(std::io::Error::new(e.kind(), e.to_string())),
     }
 }

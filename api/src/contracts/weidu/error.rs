@@ -41,6 +41,14 @@ pub enum WeiduError {
     /// The engine failed.
     #[error("{0}")]
     Engine(#[from] sluice_engine::Error),
+    /// A framing failure the HTTP layer met before the handler ran, with its status.
+    #[error("{message}")]
+    Framing {
+        /// The status the HTTP layer chose.
+        status: u16,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl WeiduError {
@@ -54,6 +62,7 @@ impl WeiduError {
             | WeiduError::NoFiles
             | WeiduError::BadFileName(_) => 400,
             WeiduError::MethodNotAllowed => 405,
+            WeiduError::Framing { status, .. } => *status,
             WeiduError::Multipart(MultipartError::Body(e)) | WeiduError::Http(e) => e.status().unwrap_or(400),
             WeiduError::Multipart(MultipartError::PartTooLarge { .. }) => 413,
             WeiduError::Multipart(_) => 400,
