@@ -6,29 +6,33 @@
 //! response may claim success only after `commit` returned.
 
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::blobs::{BlobStore, Layout};
+use crate::blobs::{BlobStore, Layout, PackLoc};
 use crate::error::{Error, Result};
+use crate::http::FileBody;
 use crate::index::keys::{self, MAX_BUCKET_BYTES, MAX_KEY_BYTES};
 use crate::index::mem::MemIndex;
 use crate::index::records::{self, BlobRecord, FileRecord};
 use crate::index::rocks::RocksIndex;
 use crate::index::writer::{DataSync, IndexWriter};
 use crate::index::{Batch, Cf, Index};
-use crate::ingest::{DigestSet, DigestSums, IngestSink, Ingested};
+use crate::ingest::{DigestSet, DigestSums, IngestSink, Ingested, IngestedBytes};
 use crate::media::BlockingPool;
 use crate::stats::Stats;
 use crate::{EngineConfig, IndexBackend};
 
-/// A blob that is on disk under its BLAKE3 name, not yet referenced by a record.
+/// A blob whose bytes are on disk (a file named by its BLAKE3, or a range of a pack), not yet
+/// referenced by a record.
 #[derive(Debug, Clone)]
 pub struct PublishedBlob {
     /// Its digests (and size).
     pub sums: DigestSums,
     /// The blob already existed (dedup): no bytes were written.
     pub deduplicated: bool,
+    /// Where the bytes were written when they went into a pack (`None`: a file of its own, or
+    /// deduplicated). Goes into [`NewObject::pack`].
+    pub pack: Option<PackLoc>,
 }
 
 /// A file record to write.
@@ -44,6 +48,9 @@ pub struct NewObject {
     pub overwrite: bool,
     /// Listings to add it to: `(collection, member)`.
     pub links: Vec<(String, String)>,
+    /// [`PublishedBlob::pack`] of the blob the record points at: recorded with the blob when
+    /// this commit is the one that makes it known.
+    pub pack: Option<PackLoc>,
 }
 
 /// An object as stored.
@@ -115,14 +122,22 @@ impl Engine {
         &self.media
     }
 
-    /// The on-disk path of a blob (for blocking readers on the media pool only).
-    pub fn blob_path(&self, b3: &[u8; 32]) -> PathBuf {
-        self.store.layout().blob_path(b3)
+    /// The on-disk path of a published blob that is a file of its own (for blocking readers on
+    /// the media pool only); `None` for a packed blob, or one that was deduplicated into a pack.
+    pub fn blob_file(&self, blob: &PublishedBlob) -> Result<Option<PathBuf>> {
+        if blob.pack.is_some() {
+            return Ok(None);
+        }
+        let packed = match self.index.get(Cf::Blobs, &blob.sums.blake3)? {
+            Some(v) => BlobRecord::decode(&v)?.pack.is_some(),
+            None => false,
+        };
+        Ok((!packed).then(|| self.store.layout().blob_path(&blob.sums.blake3)))
     }
 
     /// Starts receiving an object of at most `limit` bytes.
     pub async fn begin_ingest(&self, digests: DigestSet, limit: u64) -> Result<IngestSink> {
-        Ok(IngestSink::new(&self.store, digests, limit, self.stats.clone()).await?)
+        Ok(IngestSink::new(&self.store, digests, limit, self.stats.clone()))
     }
 
     /// Stores bytes already in memory (small objects such as previews).
@@ -132,20 +147,29 @@ impl Engine {
         Ok(sink.finish().await?)
     }
 
-    /// Makes received bytes a blob named by their BLAKE3 (or drops them if it exists).
+    /// Makes received bytes a blob (or drops them if it exists): small objects are appended to
+    /// a pack, large ones renamed to a file named by their BLAKE3.
     ///
-    /// A blob record is written only after its file was published, so a record means the file
-    /// is there (a future GC must remove the record before the file). Without a record the file
-    /// is (re)published: renaming over an orphan with the same name replaces identical bytes.
+    /// A blob record is written only after its bytes were published, so a record means the bytes
+    /// are there (a future GC must remove the record before the bytes). Without a record the
+    /// bytes are (re)published: renaming over an orphan with the same name replaces identical
+    /// bytes; a pack append lands in fresh space.
     pub async fn publish(&self, ingested: Ingested) -> Result<PublishedBlob> {
         let b3 = ingested.sums.blake3;
         let deduplicated = self.index.get(Cf::Blobs, &b3)?.is_some();
-        if deduplicated {
-            drop(ingested.tmp);
-        } else {
-            self.store.publish(ingested.tmp, &b3).await?;
+        let mut pack = None;
+        match ingested.bytes {
+            _ if deduplicated => {}
+            IngestedBytes::InMemory(chunks) => {
+                let started = std::time::Instant::now();
+                pack = Some(self.store.append_packed(&chunks, ingested.sums.len).await?);
+                if self.store.durability() == crate::Durability::Strict {
+                    self.stats.observe_fsync(started.elapsed());
+                }
+            }
+            IngestedBytes::Tmp(tmp) => self.store.publish(tmp, &b3).await?,
         }
-        Ok(PublishedBlob { sums: ingested.sums, deduplicated })
+        Ok(PublishedBlob { sums: ingested.sums, deduplicated, pack })
     }
 
     /// Writes the records of `objects` in one atomic index batch: file records, blob refcounts
@@ -168,7 +192,7 @@ impl Engine {
             .apply(move |view| {
                 let mut batch = Batch::default();
                 // Refcount changes accumulate here so two objects sharing a blob count twice.
-                let mut refs: std::collections::BTreeMap<[u8; 32], (i64, u64)> = Default::default();
+                let mut refs: std::collections::BTreeMap<[u8; 32], (i64, u64, Option<PackLoc>)> = Default::default();
                 for o in &objects {
                     let fkey = keys::join(&o.bucket, &o.key);
                     if let Some(old) = view.get(Cf::Files, &fkey)? {
@@ -176,25 +200,29 @@ impl Engine {
                             return Err(crate::index::Error::Conflict(format!("exists:{}\0{}", o.bucket, o.key)));
                         }
                         let old: FileRecord = records::decode(&old)?;
-                        refs.entry(old.blake3).or_insert((0, old.size)).0 -= 1;
+                        refs.entry(old.blake3).or_insert((0, old.size, None)).0 -= 1;
                     }
-                    refs.entry(o.record.blake3).or_insert((0, o.record.size)).0 += 1;
+                    let entry = refs.entry(o.record.blake3).or_insert((0, o.record.size, o.pack));
+                    entry.0 += 1;
+                    entry.2 = entry.2.or(o.pack);
                     batch.put(Cf::Files, fkey.clone(), records::encode(&o.record));
                     for (c, m) in &o.links {
                         batch.put(Cf::Links, keys::join(c, m), fkey.clone());
                     }
                 }
-                for (b3, (delta, size)) in refs {
+                for (b3, (delta, size, pack)) in refs {
                     if delta == 0 {
                         continue;
                     }
+                    // The first commit of a blob records where its bytes are; later ones (dedup,
+                    // or the loser of a race whose bytes become garbage) only count.
                     let current = match view.get(Cf::Blobs, &b3)? {
-                        Some(v) => records::decode::<BlobRecord>(&v)?,
-                        None => BlobRecord { size, refs: 0 },
+                        Some(v) => BlobRecord::decode(&v)?,
+                        None => BlobRecord { size, refs: 0, pack },
                     };
                     let refs = (current.refs as i64 + delta).max(0) as u64;
-                    // A blob at zero references stays recorded until GC removes its file.
-                    batch.put(Cf::Blobs, b3.to_vec(), records::encode(&BlobRecord { size: current.size, refs }));
+                    // A blob at zero references stays recorded until GC removes its bytes.
+                    batch.put(Cf::Blobs, b3.to_vec(), BlobRecord { refs, ..current }.encode());
                 }
                 Ok(batch)
             })
@@ -225,15 +253,19 @@ impl Engine {
     /// The reference count of a blob (0 when unknown).
     pub fn blob_refs(&self, b3: &[u8; 32]) -> Result<u64> {
         match self.index.get(Cf::Blobs, b3)? {
-            Some(v) => Ok(records::decode::<BlobRecord>(&v)?.refs),
+            Some(v) => Ok(BlobRecord::decode(&v)?.refs),
             None => Ok(0),
         }
     }
 
-    /// Opens the bytes of a record for reading.
-    pub async fn open_read(&self, record: &FileRecord) -> Result<Rc<monoio::fs::File>> {
-        match self.store.open_blob(&record.blake3).await {
-            Ok(f) => Ok(f),
+    /// Opens bytes `offset .. offset + len` of a record's content as a response body.
+    pub async fn open_range(&self, record: &FileRecord, offset: u64, len: u64) -> Result<FileBody> {
+        let pack = match self.index.get(Cf::Blobs, &record.blake3)? {
+            Some(v) => BlobRecord::decode(&v)?.pack,
+            None => None,
+        };
+        match self.store.open_blob(&record.blake3, pack).await {
+            Ok((file, base)) => Ok(FileBody { file, offset: base + offset, len }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound),
             Err(e) => Err(e.into()),
         }
@@ -284,6 +316,7 @@ mod tests {
             },
             overwrite: false,
             links: vec![("c".into(), key.into())],
+            pack: None,
         }
     }
 

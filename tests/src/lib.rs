@@ -207,9 +207,16 @@ impl TestServer {
         files_under(&self.data_dir.join("tmp"))
     }
 
-    /// Files under `<data_dir>/blobs`.
+    /// Files under `<data_dir>/blobs` (blobs with a file of their own).
     pub fn blob_files(&self) -> Vec<PathBuf> {
         files_under(&self.data_dir.join("blobs"))
+    }
+
+    /// Bytes of content on disk: every blob file plus every pack (where small blobs go).
+    pub fn stored_bytes(&self) -> u64 {
+        let mut files = self.blob_files();
+        files.extend(files_under(&self.data_dir.join("packs")));
+        files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum()
     }
 
     /// Waits (bounded: 5 s, every 20 ms) until `<data_dir>/tmp` is empty; panics otherwise.

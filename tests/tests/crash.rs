@@ -6,8 +6,8 @@
 //! build it first with `cargo build -p sluice-api` (the README's test command does).
 //!
 //! Per durability mode (`group`, `strict`), three cycles of: four client threads upload files
-//! of random size (1 KiB..4 MiB, seeded) through the weidu multipart upload, each body sent in
-//! pieces; after enough `201`s, with some uploads mid-body, the server gets SIGKILL; it is
+//! of random size (1 KiB..4 MiB, seeded; client 0 only 1..4 MiB) through the weidu multipart
+//! upload, each body sent in pieces — small ones end in packs, large ones in files of their own; after enough `201`s, with some uploads mid-body, the server gets SIGKILL; it is
 //! restarted on the same directory and then
 //! - every acknowledged file (of every cycle so far) is listed and downloads byte-identical;
 //! - a listed file that was never acknowledged (its commit landed, its answer was lost to the
@@ -40,6 +40,10 @@ const ACKS_BEFORE_KILL: usize = 20;
 /// Upload sizes, bytes (log-uniform between the two, so both ends are well represented).
 const MIN_SIZE: u64 = 1024;
 const MAX_SIZE: u64 = 4 * 1024 * 1024;
+/// Client 0 sends only bodies of at least this size. Bodies under one 256 KiB write window stay
+/// in memory until they go into a pack; larger ones go through a tmp file, so with client 0
+/// always mid-way through one, every kill leaves tmp files for the restart to sweep.
+const LARGE_MIN_SIZE: u64 = 1024 * 1024;
 /// Bodies go out in pieces of this size, with a pause between two pieces, so that at any time
 /// some uploads are mid-body.
 const PIECE: usize = 64 * 1024;
@@ -279,7 +283,8 @@ fn client(shared: &Shared, addr: SocketAddr, cycle: usize, id: usize, seed: u64)
         if shared.killing.load(Ordering::SeqCst) {
             return;
         }
-        let size = (MIN_SIZE as f64 * ((MAX_SIZE as f64 / MIN_SIZE as f64).powf(rng.gen::<f64>()))) as usize;
+        let min = if id == 0 { LARGE_MIN_SIZE } else { MIN_SIZE };
+        let size = (min as f64 * ((MAX_SIZE as f64 / min as f64).powf(rng.gen::<f64>()))) as usize;
         let mut data = vec![0u8; size];
         rng.fill_bytes(&mut data);
         let name = format!("c{cycle}-t{id}-{seq}.bin");

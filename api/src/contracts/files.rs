@@ -3,7 +3,7 @@
 //! signed URLs for the buckets listed as private. Errors: `{"error": "<detail>"}`.
 
 use serde_json::json;
-use sluice_engine::http::{FileBody, Method, Request, RequestHead, Response, ResponseBody};
+use sluice_engine::http::{Method, Request, RequestHead, Response, ResponseBody};
 
 use crate::auth::signed_url::{self, SignedUrlError};
 use crate::respond;
@@ -128,17 +128,16 @@ pub async fn handle_get(state: &AppState, head: &RequestHead, bucket: &str, key:
         Some((start, end)) => (206, start, end - start + 1),
         None => (200, 0, size),
     };
-    let file = state.engine.open_read(&record).await?;
-    let mut resp = Response {
-        status,
-        headers: Vec::new(),
-        body: if len == 0 { ResponseBody::Empty } else { ResponseBody::File(FileBody { file, offset, len }) },
-        close: false,
-    }
-    .with_header("Content-Type", record.mime.clone())
-    .with_header("Content-Length", len.to_string())
-    .with_header("ETag", format!("\"{}\"", record.qetag))
-    .with_header("Accept-Ranges", "bytes");
+    let body = if len == 0 {
+        ResponseBody::Empty
+    } else {
+        ResponseBody::File(state.engine.open_range(&record, offset, len).await?)
+    };
+    let mut resp = Response { status, headers: Vec::new(), body, close: false }
+        .with_header("Content-Type", record.mime.clone())
+        .with_header("Content-Length", len.to_string())
+        .with_header("ETag", format!("\"{}\"", record.qetag))
+        .with_header("Accept-Ranges", "bytes");
     if status == 206 {
         resp = resp.with_header("Content-Range", format!("bytes {}-{}/{}", offset, offset + len - 1, size));
     }

@@ -9,6 +9,8 @@ pub const TMP_DIR: &str = "tmp";
 pub const BLOBS_DIR: &str = "blobs";
 /// The RocksDB index.
 pub const INDEX_DIR: &str = "index";
+/// Packs of small blobs: `packs/<16 hex>.pack` (see `blobs::packs`).
+pub const PACKS_DIR: &str = "packs";
 
 /// Tmp files are spread over this many subdirectories of `tmp/`: creating files in one
 /// directory serialises on its inode lock, and perf showed that lock contended between the
@@ -40,6 +42,11 @@ impl Layout {
     /// The index directory.
     pub fn index_dir(&self) -> PathBuf {
         self.root.join(INDEX_DIR)
+    }
+
+    /// The pack directory.
+    pub fn packs_dir(&self) -> PathBuf {
+        self.root.join(PACKS_DIR)
     }
 
     /// The blob root.

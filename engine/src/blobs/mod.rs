@@ -1,10 +1,13 @@
-//! The content-addressed blob store: tmp files, publishing by BLAKE3 (dedup), reads, sweeps.
+//! The content-addressed blob store: tmp files, publishing by BLAKE3 (dedup), packs, reads, sweeps.
 //!
-//! Publishing is `fdatasync` (per durability mode) → `mkdir` of the fan-out directory →
-//! `rename(tmp, blobs/ab/cd/<b3>)` → directory fsync in `strict` mode. A blob that already
-//! exists is not written again: the tmp file is dropped and the caller bumps the refcount.
+//! A large blob is a file of its own: `fdatasync` (per durability mode) → `mkdir` of the fan-out
+//! directory → `rename(tmp, blobs/ab/cd/<b3>)` → directory fsync in `strict` mode. A small blob
+//! (one that fit in memory while it arrived) is appended to a pack instead (`packs`): one write,
+//! no new inode. A blob that already exists is not written again: the caller drops the bytes
+//! and bumps the refcount.
 
 pub mod layout;
+pub mod packs;
 mod tmp;
 
 use std::io;
@@ -14,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use layout::Layout;
+pub use packs::{PackLoc, Packs};
 pub use tmp::TmpBlob;
 
 use crate::Durability;
@@ -27,6 +31,8 @@ pub struct BlobStore {
     direct_io: Arc<AtomicBool>,
     /// One bit per `ab/cd` fan-out directory known to exist, so publishing skips the `mkdir`.
     made_dirs: Arc<Vec<AtomicU64>>,
+    /// Where small blobs go.
+    packs: Arc<Packs>,
 }
 
 /// Fan-out directories: 256 × 256.
@@ -53,7 +59,8 @@ impl BlobStore {
             }
         }
         let made_dirs = Arc::new((0..FANOUT_DIRS / 64).map(|_| AtomicU64::new(0)).collect());
-        Ok((Self { layout, durability, direct_io: Arc::new(AtomicBool::new(true)), made_dirs }, swept))
+        let packs = Arc::new(Packs::open(layout.packs_dir(), durability)?);
+        Ok((Self { layout, durability, direct_io: Arc::new(AtomicBool::new(true)), made_dirs, packs }, swept))
     }
 
     /// The layout.
@@ -103,9 +110,17 @@ impl BlobStore {
         Ok(())
     }
 
-    /// Opens a blob for reading.
-    pub async fn open_blob(&self, b3: &[u8; 32]) -> io::Result<Rc<monoio::fs::File>> {
-        Ok(Rc::new(monoio::fs::File::open(self.layout.blob_path(b3)).await?))
+    /// Appends a small blob to a pack (synced there in `strict` mode).
+    pub async fn append_packed(&self, chunks: &[bytes::Bytes], len: u64) -> io::Result<PackLoc> {
+        self.packs.append(chunks, len).await
+    }
+
+    /// Opens a blob for reading: the file holding it and the offset of its first byte there.
+    pub async fn open_blob(&self, b3: &[u8; 32], pack: Option<PackLoc>) -> io::Result<(Rc<monoio::fs::File>, u64)> {
+        match pack {
+            Some(loc) => Ok((self.packs.open_read(loc.pack).await?, loc.offset)),
+            None => Ok((Rc::new(monoio::fs::File::open(self.layout.blob_path(b3)).await?), 0)),
+        }
     }
 
     /// Removes a blob whose last reference is gone.

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Error;
+pub use crate::blobs::PackLoc;
 
 /// The version byte written in front of every record.
 pub const RECORD_VERSION: u8 = 1;
@@ -42,13 +43,48 @@ impl FileRecord {
     }
 }
 
-/// One blob: its size and how many file records point at it.
+/// One blob: its size, how many file records point at it, and where its bytes are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobRecord {
     /// Size in bytes.
     pub size: u64,
     /// Number of file records referencing it.
     pub refs: u64,
+    /// Packed blobs: the pack and offset; `None` = a file of its own under `blobs/`.
+    pub pack: Option<PackLoc>,
+}
+
+/// Version 1 of [`BlobRecord`] (before packs: every blob was a file of its own).
+#[derive(Deserialize)]
+struct BlobRecordV1 {
+    size: u64,
+    refs: u64,
+}
+
+/// The version byte written in front of a [`BlobRecord`] today (2 added `pack`).
+pub const BLOB_RECORD_VERSION: u8 = 2;
+
+impl BlobRecord {
+    /// Encodes with [`BLOB_RECORD_VERSION`].
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![BLOB_RECORD_VERSION];
+        out.extend(postcard::to_stdvec(self).unwrap_or_default());
+        out
+    }
+
+    /// Decodes version 2, or version 1 (a blob with a file of its own).
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let corrupt = |e: postcard::Error| Error::Corrupt(e.to_string());
+        match bytes.split_first() {
+            Some((&BLOB_RECORD_VERSION, rest)) => postcard::from_bytes(rest).map_err(corrupt),
+            Some((1, rest)) => {
+                let v1: BlobRecordV1 = postcard::from_bytes(rest).map_err(corrupt)?;
+                Ok(Self { size: v1.size, refs: v1.refs, pack: None })
+            }
+            Some((v, _)) => Err(Error::Corrupt(format!("unknown blob record version {v}"))),
+            None => Err(Error::Corrupt("empty record".into())),
+        }
+    }
 }
 
 /// Encodes a record with the version byte.
@@ -95,5 +131,23 @@ mod tests {
         assert!(decode::<FileRecord>(&bad).is_err());
         assert!(decode::<FileRecord>(&[]).is_err());
         assert!(decode::<FileRecord>(&bytes[..bytes.len() - 3]).is_err());
+    }
+
+    #[test]
+    fn blob_records_of_both_versions_decode() {
+        for r in [
+            BlobRecord { size: 9, refs: 2, pack: None },
+            BlobRecord { size: 9, refs: 2, pack: Some(PackLoc { pack: 3, offset: 1 << 33 }) },
+        ] {
+            let bytes = r.encode();
+            assert_eq!(bytes[0], BLOB_RECORD_VERSION);
+            assert_eq!(BlobRecord::decode(&bytes).unwrap(), r);
+            assert!(BlobRecord::decode(&bytes[..bytes.len() - 1]).is_err());
+        }
+        // A version-1 record (written before packs) is a blob with a file of its own.
+        let mut v1 = vec![1];
+        v1.extend(postcard::to_stdvec(&(9u64, 2u64)).unwrap());
+        assert_eq!(BlobRecord::decode(&v1).unwrap(), BlobRecord { size: 9, refs: 2, pack: None });
+        assert!(BlobRecord::decode(&[7, 0]).is_err());
     }
 }

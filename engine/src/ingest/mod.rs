@@ -1,5 +1,6 @@
 //! The single-shot write path: body chunks → digests + io_uring writes (a few in flight, so
-//! hashing overlaps disk I/O) → tmp file → `fdatasync` per durability mode.
+//! hashing overlaps disk I/O) → tmp file → `fdatasync` per durability mode; objects smaller than
+//! one write window stay in memory and are appended to a pack when published.
 //!
 //! The sink keeps the first [`crate::media::PROBE_PREFIX_BYTES`] of the object (as shared
 //! `Bytes`, no copy) so the caller can sniff the type and probe image dimensions.
@@ -9,6 +10,7 @@ mod sink;
 mod window;
 
 pub use digest::{qetag, DigestSet, DigestSums, Digests, QETAG_BLOCK};
+pub(crate) use sink::IngestedBytes;
 pub use sink::{IngestSink, Ingested};
 
 /// A failure while ingesting.

@@ -1,11 +1,12 @@
 //! `IngestSink`: where one object's bytes go while they arrive.
 //!
 //! Every chunk is hashed on the worker. While an object is smaller than one window its chunks are
-//! only kept (shared `Bytes`, no copy) and written through the page cache at the end (faster for
-//! small files). Once it outgrows a window, bytes are copied into 4 KiB-aligned 256 KiB windows
-//! written with `O_DIRECT` (the page-cache copy would otherwise cost the same CPU that hashes),
-//! up to [`MAX_WRITES_IN_FLIGHT`] at a time so hashing overlaps the disk; the unaligned tail is
-//! written buffered. Filesystems without `O_DIRECT` get buffered writes.
+//! only kept (shared `Bytes`, no copy) and no file exists for it: a small object ends in memory
+//! and is appended to a pack when published (`blobs::packs`). Once it outgrows a window, a tmp
+//! file is created and bytes are copied into 4 KiB-aligned 256 KiB windows written with
+//! `O_DIRECT` (the page-cache copy would otherwise cost the same CPU that hashes), up to
+//! [`MAX_WRITES_IN_FLIGHT`] at a time so hashing overlaps the disk; the unaligned tail is written
+//! buffered. Filesystems without `O_DIRECT` get buffered writes.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -38,7 +39,8 @@ enum Direct {
 /// An object being received.
 pub struct IngestSink {
     store: BlobStore,
-    tmp: TmpBlob,
+    /// Created when the object outgrows one window.
+    tmp: Option<TmpBlob>,
     direct: Direct,
     /// Chunks of an object that has not yet outgrown one window (written at `finish`).
     small: Vec<Bytes>,
@@ -57,26 +59,29 @@ pub struct IngestSink {
     stats: std::sync::Arc<Stats>,
 }
 
-/// A fully received object, synced per the durability mode, not yet published.
+/// A fully received object, not yet published.
 pub struct Ingested {
-    /// The tmp file holding the bytes.
-    pub tmp: TmpBlob,
+    /// Where its bytes are.
+    pub(crate) bytes: IngestedBytes,
     /// Its digests.
     pub sums: DigestSums,
     /// The first bytes of the object (up to `PROBE_PREFIX_BYTES`).
     pub head: Bytes,
 }
 
+/// Where an ingested object's bytes are.
+pub(crate) enum IngestedBytes {
+    /// Smaller than one window: in memory (published into a pack).
+    InMemory(Vec<Bytes>),
+    /// A tmp file, synced per the durability mode (published by rename).
+    Tmp(TmpBlob),
+}
+
 impl IngestSink {
-    pub(crate) async fn new(
-        store: &BlobStore,
-        set: DigestSet,
-        limit: u64,
-        stats: std::sync::Arc<Stats>,
-    ) -> Result<Self, Error> {
-        Ok(Self {
+    pub(crate) fn new(store: &BlobStore, set: DigestSet, limit: u64, stats: std::sync::Arc<Stats>) -> Self {
+        Self {
             store: store.clone(),
-            tmp: store.create_tmp().await?,
+            tmp: None,
             direct: if store.direct_io() { Direct::Untried } else { Direct::Unavailable },
             small: Vec::new(),
             small_len: 0,
@@ -90,7 +95,7 @@ impl IngestSink {
             head: Vec::new(),
             head_len: 0,
             stats,
-        })
+        }
     }
 
     /// Bytes received so far.
@@ -128,6 +133,7 @@ impl IngestSink {
                 return Ok(());
             }
             // The object outgrows one window: from here on its bytes go through windows.
+            self.tmp = Some(self.store.create_tmp().await?);
             self.windowed = true;
             for piece in std::mem::take(&mut self.small) {
                 self.fill_window(&piece).await?;
@@ -149,10 +155,17 @@ impl IngestSink {
         Ok(())
     }
 
+    /// The tmp file (exists once the object is windowed).
+    fn tmp(&self) -> Result<&TmpBlob, Error> {
+        self.tmp
+            .as_ref()
+            .ok_or_else(|| Error::Io(std::io::Error::other("ingest sink: window written before its tmp file")))
+    }
+
     /// Writes the full window (direct when possible).
     async fn flush_window(&mut self) -> Result<(), Error> {
         if let Direct::Untried = self.direct {
-            self.direct = match self.tmp.open_direct().await? {
+            self.direct = match self.tmp()?.open_direct().await? {
                 Some(f) => Direct::Open(f),
                 None => {
                     self.store.disable_direct_io();
@@ -165,7 +178,7 @@ impl IngestSink {
         self.window_offset += data.len() as u64;
         let file = match &self.direct {
             Direct::Open(f) => f.clone(),
-            _ => self.tmp.file().clone(),
+            _ => self.tmp()?.file().clone(),
         };
         self.spawn_write(file, data, offset).await
     }
@@ -183,15 +196,13 @@ impl IngestSink {
         Ok(())
     }
 
-    /// Writes what is left, waits for every write, syncs per the durability mode, finishes the
-    /// digests.
+    /// Finishes the digests; a windowed object's writes are completed and synced per the
+    /// durability mode, a small one stays in memory.
     pub async fn finish(mut self) -> Result<Ingested, Error> {
-        let mut offset = 0;
-        for chunk in std::mem::take(&mut self.small) {
-            let len = chunk.len() as u64;
-            let file = self.tmp.file().clone();
-            self.spawn_write(file, chunk, offset).await?;
-            offset += len;
+        let head = self.take_head();
+        if !self.windowed {
+            let chunks = std::mem::take(&mut self.small);
+            return Ok(Ingested { bytes: IngestedBytes::InMemory(chunks), sums: self.digests.finish(), head });
         }
         let rest = self.window.take();
         if !rest.is_empty() {
@@ -205,12 +216,12 @@ impl IngestSink {
                 Some(f) => {
                     self.spawn_write(f, rest.slice(..aligned), offset).await?;
                     if aligned < rest.len() {
-                        let file = self.tmp.file().clone();
+                        let file = self.tmp()?.file().clone();
                         self.spawn_write(file, rest.slice(aligned..), offset + aligned as u64).await?;
                     }
                 }
                 None => {
-                    let file = self.tmp.file().clone();
+                    let file = self.tmp()?.file().clone();
                     self.spawn_write(file, rest, offset).await?;
                 }
             }
@@ -220,12 +231,18 @@ impl IngestSink {
         }
         // `group` leaves the data sync to the index writer (one syncfs per group); only
         // `strict` syncs each object here.
+        let tmp = self.tmp.take().ok_or_else(|| Error::Io(std::io::Error::other("ingest sink: no tmp file")))?;
         if self.store.durability() == Durability::Strict {
             let started = Instant::now();
-            self.tmp.sync_data().await?;
+            tmp.sync_data().await?;
             self.stats.observe_fsync(started.elapsed());
         }
-        let head = match self.head.len() {
+        Ok(Ingested { bytes: IngestedBytes::Tmp(tmp), sums: self.digests.finish(), head })
+    }
+
+    /// The first bytes of the object, in one piece.
+    fn take_head(&mut self) -> Bytes {
+        match self.head.len() {
             0 => Bytes::new(),
             1 => self.head.pop().unwrap_or_default(),
             _ => {
@@ -235,7 +252,6 @@ impl IngestSink {
                 }
                 b.freeze()
             }
-        };
-        Ok(Ingested { tmp: self.tmp, sums: self.digests.finish(), head })
+        }
     }
 }

@@ -17,11 +17,17 @@ pub(crate) struct AlignedWindow {
 }
 
 impl AlignedWindow {
+    /// An empty window; its buffer is allocated by the first [`AlignedWindow::fill`] (most
+    /// objects are small and never use one).
     pub(crate) fn new() -> Self {
+        Self { buf: Vec::new(), start: 0 }
+    }
+
+    fn allocate(&mut self) {
         let mut buf: Vec<u8> = Vec::with_capacity(WINDOW_BYTES + DIRECT_ALIGN);
         let start = buf.as_ptr().align_offset(DIRECT_ALIGN);
         buf.resize(start, 0);
-        Self { buf, start }
+        *self = Self { buf, start };
     }
 
     /// Bytes held.
@@ -36,6 +42,9 @@ impl AlignedWindow {
 
     /// Appends as much of `data` as fits; returns how much was taken.
     pub(crate) fn fill(&mut self, data: &[u8]) -> usize {
+        if self.buf.capacity() == 0 && !data.is_empty() {
+            self.allocate();
+        }
         let n = self.room().min(data.len());
         self.buf.extend_from_slice(&data[..n]);
         n
@@ -56,6 +65,7 @@ mod tests {
     #[test]
     fn taken_bytes_are_aligned_and_complete() {
         let mut w = AlignedWindow::new();
+        assert_eq!((w.len(), w.room(), w.take().len()), (0, WINDOW_BYTES, 0), "an unused window is empty");
         let data: Vec<u8> = (0..WINDOW_BYTES + 10).map(|i| i as u8).collect();
         let n = w.fill(&data);
         assert_eq!(n, WINDOW_BYTES);

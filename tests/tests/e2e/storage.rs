@@ -35,10 +35,54 @@ fn identical_bytes_are_stored_once_but_listed_as_distinct_files() {
     paths.dedup();
     assert_eq!((ids.len(), paths.len()), (4, 4), "ids and paths must differ");
     assert_eq!(s.list(TASK, None).len(), 4);
-    let blobs = s.blob_files();
-    assert_eq!(blobs.len(), 1, "one blob for four copies: {blobs:?}");
-    assert_eq!(std::fs::metadata(&blobs[0]).unwrap().len(), data.len() as u64);
+    // 100 kB is under one write window: the one copy sits in a pack, no blob file exists.
+    assert_eq!(s.stored_bytes(), data.len() as u64, "one copy on disk for four files");
+    assert!(s.blob_files().is_empty(), "a small blob got a file of its own: {:?}", s.blob_files());
     s.assert_tmp_empties();
+}
+
+#[test]
+fn large_identical_bytes_get_one_blob_file() {
+    let s = TestServer::start_with(rocks_opts(), |_| {});
+    // Over one 256 KiB write window: a file of its own under blobs/.
+    let mut data = vec![0u8; 700_000];
+    blake3::Hasher::new().update(b"dedup-large").finalize_xof().fill(&mut data);
+    for name in ["x.bin", "y.bin"] {
+        let fi = assert_envelope(&s.upload_ok(&[(name, &data)], USER, TASK))[0].clone();
+        s.assert_downloads(fi["path"].as_str().unwrap(), &data);
+    }
+    let blobs = s.blob_files();
+    assert_eq!(blobs.len(), 1, "one blob file for two copies: {blobs:?}");
+    assert_eq!(std::fs::metadata(&blobs[0]).unwrap().len(), data.len() as u64);
+    assert_eq!(s.stored_bytes(), data.len() as u64);
+    s.assert_tmp_empties();
+}
+
+#[test]
+fn small_files_share_packs_and_each_reads_back_whole_and_by_range() {
+    let s = TestServer::start_with(rocks_opts(), |_| {});
+    let bodies: Vec<Vec<u8>> = (0..40u32)
+        .map(|i| {
+            let mut d = vec![0u8; 1 + (i as usize * 4099) % 200_000];
+            blake3::Hasher::new().update(&i.to_le_bytes()).finalize_xof().fill(&mut d);
+            d
+        })
+        .collect();
+    let mut paths = Vec::new();
+    for (i, d) in bodies.iter().enumerate() {
+        let fi = assert_envelope(&s.upload_ok(&[(&format!("s{i}.bin"), d)], USER, TASK))[0].clone();
+        paths.push(fi["path"].as_str().unwrap().to_owned());
+    }
+    assert!(s.blob_files().is_empty(), "small blobs got files of their own");
+    assert_eq!(s.stored_bytes(), bodies.iter().map(|d| d.len() as u64).sum::<u64>(), "packs hold exactly the bodies");
+    for (d, p) in bodies.iter().zip(&paths) {
+        s.assert_downloads(p, d);
+        // A range inside a packed blob never reaches its neighbours' bytes.
+        let (a, b) = (d.len() / 3, d.len() - 1);
+        let r = s.get_with(&weidu_url(p), &[&format!("Range: bytes={a}-{b}")]);
+        assert_eq!(r.status, 206);
+        assert_eq!(r.body, &d[a..=b]);
+    }
 }
 
 #[test]

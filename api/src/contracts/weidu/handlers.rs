@@ -82,6 +82,7 @@ pub async fn handle_upload(state: &AppState, req: &mut Request<'_>) -> Result<Re
         let (stem, extension) = split_extension(&name);
         let mime = media::sniff_mime(&ingested.head, extension);
         let image = media::probe_image(&ingested.head);
+        let head = ingested.head.clone();
         let blob = engine.publish(ingested).await?;
 
         let id = new_id();
@@ -90,7 +91,7 @@ pub async fn handle_upload(state: &AppState, req: &mut Request<'_>) -> Result<Re
         let preview_key = format!("{dir}/{stem}_preview.jpg");
         let preview = match image {
             Some(info) if matches!(info.format, ImageFormat::Jpeg | ImageFormat::Png) => {
-                make_preview(state, &blob).await
+                make_preview(state, &blob, head).await
             }
             _ => None,
         };
@@ -122,6 +123,7 @@ pub async fn handle_upload(state: &AppState, req: &mut Request<'_>) -> Result<Re
             overwrite: false,
             // Listed per task, ordered by user, then time, then id.
             links: vec![(task_collection(&task_id), format!("{user_id}/{now:016}/{id}"))],
+            pack: blob.pack,
         };
         infos.push(FileInfo::from_stored(&sluice_engine::StoredObject {
             bucket: BUCKET.into(),
@@ -148,6 +150,7 @@ pub async fn handle_upload(state: &AppState, req: &mut Request<'_>) -> Result<Re
                 },
                 overwrite: false,
                 links: Vec::new(),
+                pack: p.pack,
             });
         }
     }
@@ -160,11 +163,20 @@ pub async fn handle_upload(state: &AppState, req: &mut Request<'_>) -> Result<Re
 
 /// Renders and stores a preview of an image blob on the media pool; `None` when the pool is
 /// saturated, the image is too large (bomb guard) or does not decode — the upload itself
-/// still succeeds, with `has_pre_img = false`.
-async fn make_preview(state: &AppState, source: &PublishedBlob) -> Option<PublishedBlob> {
-    let path = state.engine.blob_path(&source.sums.blake3);
-    let job =
-        state.engine.media_pool().try_run(move || media::render_preview_file(&path, &PreviewSpec::default())).ok()?;
+/// still succeeds, with `has_pre_img = false`. `head` is the image's first bytes: when they are
+/// all of it the preview is rendered from memory, otherwise from the blob's file.
+async fn make_preview(state: &AppState, source: &PublishedBlob, head: bytes::Bytes) -> Option<PublishedBlob> {
+    let spec = PreviewSpec::default();
+    let whole_in_memory = head.len() as u64 == source.sums.len;
+    let path = if whole_in_memory { None } else { Some(state.engine.blob_file(source).ok()??) };
+    let job = state
+        .engine
+        .media_pool()
+        .try_run(move || match &path {
+            None => media::render_preview(&head, &spec),
+            Some(path) => media::render_preview_file(path, &spec),
+        })
+        .ok()?;
     let bytes = match job.await {
         Ok(Ok(Some(bytes))) => bytes,
         Ok(Ok(None)) => return None,
