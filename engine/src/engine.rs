@@ -125,14 +125,18 @@ impl Engine {
     /// The on-disk path of a published blob that is a file of its own (for blocking readers on
     /// the media pool only); `None` for a packed blob, or one that was deduplicated into a pack.
     pub fn blob_file(&self, blob: &PublishedBlob) -> Result<Option<PathBuf>> {
-        if blob.pack.is_some() {
+        if blob.pack.is_some() || self.blob_pack(&blob.sums.blake3)?.is_some() {
             return Ok(None);
         }
-        let packed = match self.index.get(Cf::Blobs, &blob.sums.blake3)? {
-            Some(v) => BlobRecord::decode(&v)?.pack.is_some(),
-            None => false,
-        };
-        Ok((!packed).then(|| self.store.layout().blob_path(&blob.sums.blake3)))
+        Ok(Some(self.store.layout().blob_path(&blob.sums.blake3)))
+    }
+
+    /// Where a recorded blob sits in a pack; `None` for a file of its own (or an unknown blob).
+    fn blob_pack(&self, b3: &[u8; 32]) -> Result<Option<PackLoc>> {
+        match self.index.get(Cf::Blobs, b3)? {
+            Some(v) => Ok(BlobRecord::decode(&v)?.pack),
+            None => Ok(None),
+        }
     }
 
     /// Starts receiving an object of at most `limit` bytes.
@@ -260,10 +264,7 @@ impl Engine {
 
     /// Opens bytes `offset .. offset + len` of a record's content as a response body.
     pub async fn open_range(&self, record: &FileRecord, offset: u64, len: u64) -> Result<FileBody> {
-        let pack = match self.index.get(Cf::Blobs, &record.blake3)? {
-            Some(v) => BlobRecord::decode(&v)?.pack,
-            None => None,
-        };
+        let pack = self.blob_pack(&record.blake3)?;
         match self.store.open_blob(&record.blake3, pack).await {
             Ok((file, base)) => Ok(FileBody { file, offset: base + offset, len }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound),

@@ -67,9 +67,7 @@ pub const BLOB_RECORD_VERSION: u8 = 2;
 impl BlobRecord {
     /// Encodes with [`BLOB_RECORD_VERSION`].
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![BLOB_RECORD_VERSION];
-        out.extend(postcard::to_stdvec(self).unwrap_or_default());
-        out
+        encode_as(BLOB_RECORD_VERSION, self)
     }
 
     /// Decodes version 2, or version 1 (a blob with a file of its own).
@@ -89,7 +87,11 @@ impl BlobRecord {
 
 /// Encodes a record with the version byte.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![RECORD_VERSION];
+    encode_as(RECORD_VERSION, value)
+}
+
+fn encode_as<T: Serialize>(version: u8, value: &T) -> Vec<u8> {
+    let mut out = vec![version];
     // postcard into a Vec cannot fail for these plain types.
     out.extend(postcard::to_stdvec(value).unwrap_or_default());
     out
