@@ -85,9 +85,15 @@ impl Engine {
             IndexBackend::Memory => Arc::new(MemIndex::new()),
         };
         let stats = Arc::new(Stats::default());
-        let data_sync = match cfg.durability {
+        let data_sync: Option<DataSync> = match cfg.durability {
             crate::Durability::Group => {
-                Some(DataSync { dir: std::fs::File::open(layout.root())?, stats: stats.clone() })
+                let (store, stats) = (store.clone(), stats.clone());
+                Some(Box::new(move || {
+                    let started = std::time::Instant::now();
+                    let r = store.sync_pending_blocking();
+                    stats.observe_fsync(started.elapsed());
+                    r
+                }))
             }
             _ => None,
         };

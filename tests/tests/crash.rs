@@ -7,8 +7,9 @@
 //!
 //! Per durability mode (`group`, `strict`), three cycles of: four client threads upload files
 //! of random size (1 KiB..4 MiB, seeded; client 0 only 1..4 MiB) through the weidu multipart
-//! upload, each body sent in pieces — small ones end in packs, large ones in files of their own; after enough `201`s, with some uploads mid-body, the server gets SIGKILL; it is
-//! restarted on the same directory and then
+//! upload, each body sent in pieces — small ones end in packs, large ones in files of their
+//! own; after enough `201`s, with some uploads mid-body and one of them already in a tmp file, the server
+//! gets SIGKILL; it is restarted on the same directory and then
 //! - every acknowledged file (of every cycle so far) is listed and downloads byte-identical;
 //! - a listed file that was never acknowledged (its commit landed, its answer was lost to the
 //!   kill) is one that was being sent, and downloads complete and intact;
@@ -52,6 +53,8 @@ const PIECE_PAUSE: Duration = Duration::from_millis(2);
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const ACK_TIMEOUT: Duration = Duration::from_secs(180);
 const MID_BODY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How often the wait for a tmp file looks at the tmp directory.
+const TMP_POLL: Duration = Duration::from_millis(2);
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
 const BOUNDARY: &str = "----sluice-crash-7f3a9c1e5b";
@@ -383,8 +386,15 @@ fn crash_cycles(durability: &str, seed: u64) {
             .wait_timeout_while(seen, ACK_TIMEOUT, |s| s.acked_this_cycle < ACKS_BEFORE_KILL && s.failures.is_empty())
             .unwrap();
         let enough_acks = !timeout.timed_out() && seen.failures.is_empty();
-        let (seen, _) =
+        let (mut seen, _) =
             shared.changed.wait_timeout_while(seen, MID_BODY_TIMEOUT, |s| enough_acks && s.mid_body < 2).unwrap();
+        // ... and for one of them to have reached a tmp file (a body's first 256 KiB stay in
+        // memory), so that the kill leaves something for the restart to sweep. The uploads
+        // just begun may all still be that young; client 0's large ones soon are not.
+        let deadline = Instant::now() + MID_BODY_TIMEOUT;
+        while enough_acks && tmp_files(&data_dir.join("tmp")).is_empty() && Instant::now() < deadline {
+            seen = shared.changed.wait_timeout(seen, TMP_POLL).unwrap().0;
+        }
         let mid_body_at_kill = seen.mid_body;
         shared.killing.store(true, Ordering::SeqCst);
         server.kill_9();

@@ -5,6 +5,14 @@
 //! (one that fit in memory while it arrived) is appended to a pack instead (`packs`): one write,
 //! no new inode. A blob that already exists is not written again: the caller drops the bytes
 //! and bumps the refcount.
+//!
+//! In `group` mode nothing here syncs: the store notes what was written since the last sync
+//! (packs appended to, whether a file blob was renamed into place) and the index writer calls
+//! [`BlobStore::sync_pending_blocking`] once per commit group, before the group's WAL sync. A
+//! group that only added packed blobs costs one `fdatasync` per pack it touched; one that
+//! renamed a file blob costs one `syncfs` of the data directory's filesystem, which covers the
+//! bytes and the renames of every file blob (cheaper than an `fdatasync` per file plus an
+//! `fsync` per fan-out directory).
 
 pub mod layout;
 pub mod packs;
@@ -33,6 +41,10 @@ pub struct BlobStore {
     made_dirs: Arc<Vec<AtomicU64>>,
     /// Where small blobs go.
     packs: Arc<Packs>,
+    /// `group`: a handle on the data directory, for `syncfs`.
+    group_root: Option<Arc<std::fs::File>>,
+    /// `group`: a file blob was renamed into place since the last sync.
+    files_dirty: Arc<AtomicBool>,
 }
 
 /// Fan-out directories: 256 × 256.
@@ -60,7 +72,20 @@ impl BlobStore {
         }
         let made_dirs = Arc::new((0..FANOUT_DIRS / 64).map(|_| AtomicU64::new(0)).collect());
         let packs = Arc::new(Packs::open(layout.packs_dir(), durability)?);
-        Ok((Self { layout, durability, direct_io: Arc::new(AtomicBool::new(true)), made_dirs, packs }, swept))
+        let group_root = match durability {
+            Durability::Group => Some(Arc::new(std::fs::File::open(layout.root())?)),
+            _ => None,
+        };
+        let store = Self {
+            layout,
+            durability,
+            direct_io: Arc::new(AtomicBool::new(true)),
+            made_dirs,
+            packs,
+            group_root,
+            files_dirty: Arc::new(AtomicBool::new(false)),
+        };
+        Ok((store, swept))
     }
 
     /// The layout.
@@ -104,10 +129,38 @@ impl BlobStore {
             word.fetch_or(bit, Ordering::Relaxed);
         }
         tmp.persist(&self.layout.blob_path(b3)).await?;
-        if self.durability == Durability::Strict {
-            sync_dir(&dir).await?;
+        match self.durability {
+            Durability::Strict => sync_dir(&dir).await?,
+            // Set only after the rename, so a sync that sees it covers this blob.
+            Durability::Group => self.files_dirty.store(true, Ordering::Release),
+            Durability::None => {}
         }
         Ok(())
+    }
+
+    /// `group`: makes every blob published since the last call durable (see the module
+    /// header); a no-op in the other modes. Blocking: the index writer calls it before each
+    /// group's WAL sync. On failure what was pending stays pending.
+    pub fn sync_pending_blocking(&self) -> io::Result<()> {
+        let Some(root) = &self.group_root else { return Ok(()) };
+        if !self.files_dirty.swap(false, Ordering::AcqRel) {
+            return self.packs.sync_dirty_blocking();
+        }
+        // Taken after the flag: anything appended before this is covered by the syncfs below.
+        let packs = self.packs.take_dirty();
+        match syncfs(root) {
+            Ok(()) => {
+                if let Some(&newest) = packs.last() {
+                    self.packs.dir_synced(newest);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.files_dirty.store(true, Ordering::Release);
+                self.packs.renote_dirty(packs);
+                Err(e)
+            }
+        }
     }
 
     /// Appends a small blob to a pack (synced there in `strict` mode).
@@ -133,6 +186,17 @@ impl BlobStore {
     }
 }
 
+/// `syncfs(2)` of the filesystem holding `dir`.
+fn syncfs(dir: &std::fs::File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `syncfs` only reads the descriptor, which `dir` keeps open.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// fsyncs a directory so a rename inside it is durable.
 pub(crate) async fn sync_dir(dir: &Path) -> io::Result<()> {
     let f = monoio::fs::File::open(dir).await?;
@@ -150,4 +214,61 @@ fn sweep_tmp(dir: &Path) -> io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(durability: Durability) -> (tempfile::TempDir, BlobStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = BlobStore::open(Layout::new(dir.path()), durability).unwrap();
+        (dir, store)
+    }
+
+    fn runtime() -> monoio::Runtime<monoio::LegacyDriver> {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().unwrap()
+    }
+
+    #[test]
+    fn group_mode_notes_what_it_wrote_until_the_writer_syncs_it() {
+        let (_dir, store) = store(Durability::Group);
+        runtime().block_on(async {
+            // A packed blob: its pack is noted, no file blob is.
+            let loc = store.append_packed(&[bytes::Bytes::from_static(b"small")], 5).await.unwrap();
+            assert_eq!(store.packs.take_dirty().into_iter().collect::<Vec<_>>(), vec![loc.pack]);
+            store.packs.renote_dirty([loc.pack].into());
+            assert!(!store.files_dirty.load(Ordering::Acquire));
+            // Syncing takes the note and records the new pack's directory entry as durable.
+            store.sync_pending_blocking().unwrap();
+            assert!(store.packs.take_dirty().is_empty());
+            assert_eq!(store.packs.dir_synced_through(), loc.pack);
+
+            // A file blob renamed into place is noted; the syncfs then also covers packs.
+            let tmp = store.create_tmp().await.unwrap();
+            tmp.write_all_at(bytes::Bytes::from_static(b"large"), 0).await.unwrap();
+            store.publish(tmp, &[7u8; 32]).await.unwrap();
+            store.append_packed(&[bytes::Bytes::from_static(b"again")], 5).await.unwrap();
+            assert!(store.files_dirty.load(Ordering::Acquire));
+            store.sync_pending_blocking().unwrap();
+            assert!(!store.files_dirty.load(Ordering::Acquire));
+            assert!(store.packs.take_dirty().is_empty());
+            assert_eq!(std::fs::read(store.layout.blob_path(&[7u8; 32])).unwrap(), b"large");
+        });
+    }
+
+    #[test]
+    fn only_group_mode_leaves_syncs_to_the_writer() {
+        for durability in [Durability::None, Durability::Strict] {
+            let (_dir, store) = store(durability);
+            runtime().block_on(async {
+                store.append_packed(&[bytes::Bytes::from_static(b"small")], 5).await.unwrap();
+                let tmp = store.create_tmp().await.unwrap();
+                store.publish(tmp, &[9u8; 32]).await.unwrap();
+            });
+            assert!(store.packs.take_dirty().is_empty(), "{durability:?}");
+            assert!(!store.files_dirty.load(Ordering::Acquire), "{durability:?}");
+            store.sync_pending_blocking().unwrap();
+        }
+    }
 }

@@ -7,9 +7,9 @@
 //! (durability `group`), then answers each waiting worker. `strict` syncs every job on its own;
 //! `none` never syncs.
 //!
-//! In `group` mode the writer also makes the group's *data* durable: one `syncfs` of the data
-//! directory's filesystem before the WAL sync covers every blob (bytes and rename) that the
-//! group's transactions point at, so uploads do not each pay an `fdatasync`.
+//! In `group` mode the writer also makes the group's *data* durable before its WAL sync: it
+//! calls a [`DataSync`] (the blob store's pending-sync, `blobs::BlobStore::sync_pending_blocking`)
+//! once per group, so uploads do not each pay an `fdatasync`.
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -56,13 +56,13 @@ pub struct IndexWriter {
 }
 
 impl IndexWriter {
-    /// Starts the writer thread over `index`. `data_sync` (group mode): a handle on the data
-    /// directory whose filesystem is `syncfs`'d before each group's WAL sync.
+    /// Starts the writer thread over `index`.
     pub fn start(index: Arc<dyn Index>, durability: Durability) -> Self {
         Self::start_with_data_sync(index, durability, None)
     }
 
-    /// As [`IndexWriter::start`], with the data directory to `syncfs` per group in `group` mode.
+    /// As [`IndexWriter::start`], calling `data_sync` before each group's WAL sync in `group`
+    /// mode.
     pub fn start_with_data_sync(index: Arc<dyn Index>, durability: Durability, data_sync: Option<DataSync>) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
@@ -108,28 +108,8 @@ impl Drop for IndexWriter {
     }
 }
 
-/// The data directory to `syncfs` per group, and where to record how long it took.
-pub struct DataSync {
-    /// An open handle on the data directory.
-    pub dir: std::fs::File,
-    /// Where the sync latency is observed.
-    pub stats: Arc<crate::stats::Stats>,
-}
-
-impl DataSync {
-    fn sync(&self) -> Result<(), Error> {
-        use std::os::fd::AsRawFd;
-        let started = std::time::Instant::now();
-        // SAFETY: `syncfs` only reads the descriptor, which `self.dir` keeps open.
-        let rc = unsafe { libc::syncfs(self.dir.as_raw_fd()) };
-        self.stats.observe_fsync(started.elapsed());
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(Error::Store(format!("syncfs of the data directory: {}", std::io::Error::last_os_error())))
-        }
-    }
-}
+/// Makes the data a group's records point at durable (blocking, on the writer thread).
+pub type DataSync = Box<dyn Fn() -> std::io::Result<()> + Send>;
 
 fn run(index: Arc<dyn Index>, durability: Durability, data_sync: Option<DataSync>, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
@@ -178,7 +158,9 @@ fn commit_group(index: &dyn Index, durability: Durability, data_sync: Option<&Da
     } else {
         // Data first: a record must never be durable before the bytes it points at.
         let synced = match (durability, data_sync) {
-            (Durability::Group, Some(ds)) => ds.sync(),
+            (Durability::Group, Some(sync)) => {
+                sync().map_err(|e| Error::Store(format!("syncing the data of a commit group: {e}")))
+            }
             _ => Ok(()),
         };
         synced.and_then(|()| index.write(&combined, durability != Durability::None))
