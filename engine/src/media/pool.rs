@@ -5,6 +5,11 @@
 //! an immediate [`PoolError::Saturated`] and the caller does without (a file still uploads when
 //! its preview is skipped). Results come back through `futures::channel::oneshot`, so any
 //! executor can await them — a monoio worker included. Knows nothing of what the jobs do.
+//!
+//! The threads run at a lower scheduling priority ([`POOL_NICE`]): on a box whose cores the I/O
+//! workers keep busy, decoding previews at equal priority took half the CPU from non-image
+//! uploads (`bench/scripts/preview_impact.sh`, docs/benchmarks.md). Under load the side work
+//! waits for idle CPU instead.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -13,6 +18,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use futures::channel::oneshot;
+
+/// The nice value the pool's threads give themselves (0 is the default, 19 the lowest).
+pub const POOL_NICE: i32 = 10;
 
 /// Why a job did not produce its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -103,6 +111,7 @@ impl Drop for BlockingPool {
 }
 
 fn work(rx: &Mutex<Receiver<Job>>) {
+    lower_priority();
     loop {
         // Hold the lock only while waiting for a job, not while running it. A job panic is
         // caught inside the job, so the lock is never poisoned by one; tolerate it anyway.
@@ -114,9 +123,31 @@ fn work(rx: &Mutex<Receiver<Job>>) {
     }
 }
 
+/// Gives the calling thread the nice value [`POOL_NICE`] (on Linux `setpriority` on a thread
+/// id affects that thread only). Failing is harmless: the thread keeps the default priority.
+fn lower_priority() {
+    // SAFETY: plain syscalls on the calling thread's own id; no memory is passed.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, POOL_NICE) };
+    if rc != 0 {
+        tracing::debug!("media pool thread keeps its priority: {}", std::io::Error::last_os_error());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jobs_run_at_the_pools_lower_priority() {
+        let pool = BlockingPool::new(1, 1);
+        // SAFETY: reads the nice value of the calling (pool) thread.
+        let job =
+            pool.try_run(|| unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }).unwrap();
+        assert_eq!(futures::executor::block_on(job).unwrap(), POOL_NICE);
+        // SAFETY: as above, on the test's own thread, which the pool did not touch.
+        let here = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+        assert_ne!(here, POOL_NICE, "only the pool's threads are lowered");
+    }
     use std::sync::mpsc;
     use std::task::{Context, Poll, Wake};
     use std::time::Duration;
