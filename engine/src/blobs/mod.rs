@@ -139,10 +139,11 @@ impl BlobStore {
     }
 
     /// `group`: makes every blob published since the last call durable (see the module
-    /// header); a no-op in the other modes. Blocking: the index writer calls it before each
-    /// group's WAL sync. On failure what was pending stays pending.
-    pub fn sync_pending_blocking(&self) -> io::Result<()> {
-        let Some(root) = &self.group_root else { return Ok(()) };
+    /// header); a no-op in the other modes. Returns whether there was anything to sync.
+    /// Blocking: the index writer calls it before each group's WAL sync. On failure what was
+    /// pending stays pending.
+    pub fn sync_pending_blocking(&self) -> io::Result<bool> {
+        let Some(root) = &self.group_root else { return Ok(false) };
         if !self.files_dirty.swap(false, Ordering::AcqRel) {
             return self.packs.sync_dirty_blocking();
         }
@@ -153,7 +154,7 @@ impl BlobStore {
                 if let Some(&newest) = packs.last() {
                     self.packs.dir_synced(newest);
                 }
-                Ok(())
+                Ok(true)
             }
             Err(e) => {
                 self.files_dirty.store(true, Ordering::Release);
@@ -240,9 +241,10 @@ mod tests {
             store.packs.renote_dirty([loc.pack].into());
             assert!(!store.files_dirty.load(Ordering::Acquire));
             // Syncing takes the note and records the new pack's directory entry as durable.
-            store.sync_pending_blocking().unwrap();
+            assert!(store.sync_pending_blocking().unwrap(), "a pack was pending");
             assert!(store.packs.take_dirty().is_empty());
             assert_eq!(store.packs.dir_synced_through(), loc.pack);
+            assert!(!store.sync_pending_blocking().unwrap(), "nothing is pending twice");
 
             // A file blob renamed into place is noted; the syncfs then also covers packs.
             let tmp = store.create_tmp().await.unwrap();
@@ -250,7 +252,7 @@ mod tests {
             store.publish(tmp, &[7u8; 32]).await.unwrap();
             store.append_packed(&[bytes::Bytes::from_static(b"again")], 5).await.unwrap();
             assert!(store.files_dirty.load(Ordering::Acquire));
-            store.sync_pending_blocking().unwrap();
+            assert!(store.sync_pending_blocking().unwrap());
             assert!(!store.files_dirty.load(Ordering::Acquire));
             assert!(store.packs.take_dirty().is_empty());
             assert_eq!(std::fs::read(store.layout.blob_path(&[7u8; 32])).unwrap(), b"large");
@@ -268,7 +270,7 @@ mod tests {
             });
             assert!(store.packs.take_dirty().is_empty(), "{durability:?}");
             assert!(!store.files_dirty.load(Ordering::Acquire), "{durability:?}");
-            store.sync_pending_blocking().unwrap();
+            assert!(!store.sync_pending_blocking().unwrap(), "{durability:?}");
         }
     }
 }

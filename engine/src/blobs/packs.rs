@@ -176,17 +176,17 @@ impl Packs {
     /// `group`: makes every pack appended to since the last call durable — `fdatasync` of each,
     /// and a directory sync when one is new. Blocking: the index writer calls it before a
     /// group's WAL sync. The note is taken before syncing, so appends that land meanwhile are
-    /// noted again and synced next time.
-    pub(crate) fn sync_dirty_blocking(&self) -> io::Result<()> {
+    /// noted again and synced next time. Returns whether any pack was noted.
+    pub(crate) fn sync_dirty_blocking(&self) -> io::Result<bool> {
         let dirty = self.take_dirty();
-        let Some(&newest) = dirty.last() else { return Ok(()) };
+        let Some(&newest) = dirty.last() else { return Ok(false) };
         let result = self.sync_packs_blocking(&dirty, newest);
         if result.is_err() {
             // This group fails (its records are not written); the packs stay noted so the
             // next group's blobs in them are synced again.
             self.renote_dirty(dirty);
         }
-        result
+        result.map(|()| true)
     }
 
     /// Takes the `group` note of packs appended to (for a caller that syncs them otherwise).
