@@ -39,7 +39,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::DIRECT_ALIGN;
+use crate::ingest::{aligned_vec, DIRECT_ALIGN};
 use crate::Durability;
 
 /// A pack stops taking blobs once it holds this many bytes (the last blob may end past it).
@@ -160,7 +160,7 @@ impl Packs {
                 file.sync_data().await?;
                 if self.dir_synced_through.load(Ordering::Acquire) < loc.pack {
                     super::sync_dir(&self.dir).await?;
-                    self.dir_synced_through.fetch_max(loc.pack, Ordering::AcqRel);
+                    self.dir_synced(loc.pack);
                 }
             }
             // Noted only now that the bytes are written, so a sync that sees the note covers
@@ -205,8 +205,8 @@ impl Packs {
         self.dir_synced_through.load(Ordering::Acquire)
     }
 
-    /// Records that a whole-filesystem sync made the directory entries of packs up to
-    /// `newest` durable.
+    /// Records that the directory entries of packs up to `newest` are durable (a directory
+    /// sync, or a whole-filesystem sync).
     pub(crate) fn dir_synced(&self, newest: u64) {
         self.dir_synced_through.fetch_max(newest, Ordering::AcqRel);
     }
@@ -296,9 +296,7 @@ impl Packs {
 /// address and is zero-padded to a multiple of it (what an `O_DIRECT` write needs).
 fn aligned_padded(chunks: &[Bytes], len: u64) -> Bytes {
     let padded = (len as usize).div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
-    let mut buf: Vec<u8> = Vec::with_capacity(padded + DIRECT_ALIGN);
-    let start = buf.as_ptr().align_offset(DIRECT_ALIGN);
-    buf.resize(start, 0);
+    let (mut buf, start) = aligned_vec(padded);
     for chunk in chunks {
         buf.extend_from_slice(chunk);
     }

@@ -12,7 +12,7 @@ mod window;
 pub use digest::{qetag, DigestSet, DigestSums, Digests, QETAG_BLOCK};
 pub(crate) use sink::IngestedBytes;
 pub use sink::{IngestSink, Ingested};
-pub(crate) use window::DIRECT_ALIGN;
+pub(crate) use window::{aligned_vec, DIRECT_ALIGN};
 
 /// A failure while ingesting.
 #[derive(Debug, thiserror::Error)]

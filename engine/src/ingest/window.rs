@@ -24,9 +24,7 @@ impl AlignedWindow {
     }
 
     fn allocate(&mut self) {
-        let mut buf: Vec<u8> = Vec::with_capacity(WINDOW_BYTES + DIRECT_ALIGN);
-        let start = buf.as_ptr().align_offset(DIRECT_ALIGN);
-        buf.resize(start, 0);
+        let (buf, start) = aligned_vec(WINDOW_BYTES);
         *self = Self { buf, start };
     }
 
@@ -56,6 +54,16 @@ impl AlignedWindow {
         let (start, end) = (full.start, full.buf.len());
         Bytes::from(full.buf).slice(start..end)
     }
+}
+
+/// An empty-looking buffer with room for `capacity` bytes from a [`DIRECT_ALIGN`]ed address:
+/// the `Vec` holds `start` filler bytes, and what is appended after them is aligned. Hand it to
+/// the kernel as `Bytes::from(vec).slice(start..)`.
+pub(crate) fn aligned_vec(capacity: usize) -> (Vec<u8>, usize) {
+    let mut buf: Vec<u8> = Vec::with_capacity(capacity + DIRECT_ALIGN);
+    let start = buf.as_ptr().align_offset(DIRECT_ALIGN);
+    buf.resize(start, 0);
+    (buf, start)
 }
 
 #[cfg(test)]
