@@ -212,11 +212,12 @@ impl TestServer {
         files_under(&self.data_dir.join("blobs"))
     }
 
-    /// Bytes of content on disk: every blob file plus every pack (where small blobs go).
+    /// Bytes of content on disk: every blob file plus the written part of every pack (where
+    /// small blobs go; packs are preallocated ahead of their blobs, and blocks reserved but
+    /// never written are not content).
     pub fn stored_bytes(&self) -> u64 {
-        let mut files = self.blob_files();
-        files.extend(files_under(&self.data_dir.join("packs")));
-        files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum()
+        let blobs: u64 = self.blob_files().iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
+        blobs + files_under(&self.data_dir.join("packs")).iter().map(|f| written_bytes(f)).sum::<u64>()
     }
 
     /// Waits (bounded: 5 s, every 20 ms) until `<data_dir>/tmp` is empty; panics otherwise.
@@ -307,6 +308,30 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
             return false;
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The bytes of `path` the filesystem reports as data (`SEEK_DATA`/`SEEK_HOLE`): blocks
+/// allocated by `fallocate` and never written are holes. Clean cached pages are dropped first,
+/// since a cached page over an unwritten block (read ahead) counts as data.
+pub fn written_bytes(path: &Path) -> u64 {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path).unwrap();
+    let fd = file.as_raw_fd();
+    // SAFETY: plain syscalls on a descriptor `file` keeps open throughout.
+    unsafe {
+        libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_DONTNEED);
+        let (mut at, mut total) = (0, 0);
+        loop {
+            let data = libc::lseek(fd, at, libc::SEEK_DATA);
+            if data < 0 {
+                return total;
+            }
+            let hole = libc::lseek(fd, data, libc::SEEK_HOLE);
+            assert!(hole >= data, "SEEK_HOLE failed on {}", path.display());
+            total += (hole - data) as u64;
+            at = hole;
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 
 pub mod layout;
 pub mod packs;
+mod prealloc;
 mod tmp;
 
 use std::io;
