@@ -6,20 +6,25 @@
 //! its preview is skipped). Results come back through `futures::channel::oneshot`, so any
 //! executor can await them — a monoio worker included. Knows nothing of what the jobs do.
 //!
-//! The threads run at a lower scheduling priority ([`POOL_NICE`]): on a box whose cores the I/O
-//! workers keep busy, decoding previews at equal priority took half the CPU from non-image
-//! uploads (`bench/scripts/preview_impact.sh`, docs/benchmarks.md). Under load the side work
-//! waits for idle CPU instead.
+//! The threads run in the idle scheduling class (`SCHED_IDLE`; nice [`POOL_NICE`] where that is
+//! refused): they get a core only when no I/O worker wants it, and a waking worker preempts
+//! them at once. On the 2-core box, 40 previews/s asked for at nice 10 cost the non-image
+//! uploads 17 %; in the idle class 3.6–10.9 % (`bench/scripts/preview_impact.py`,
+//! docs/benchmarks.md). Under load the side work waits for idle CPU instead — so
+//! [`BlockingPool::run_within`] bounds how long a caller waits, and a job whose caller stopped
+//! waiting before it started is skipped rather than run for nobody.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use futures::channel::oneshot;
 
-/// The nice value the pool's threads give themselves (0 is the default, 19 the lowest).
+/// The nice value the pool's threads give themselves when the idle class is refused (0 is the
+/// default, 19 the lowest).
 pub const POOL_NICE: i32 = 10;
 
 /// Why a job did not produce its result.
@@ -34,6 +39,9 @@ pub enum PoolError {
     /// The pool is shutting down, or its threads are gone.
     #[error("the blocking pool is closed")]
     Closed,
+    /// The job did not finish within the caller's wait ([`BlockingPool::run_within`]).
+    #[error("the blocking pool job did not finish in time")]
+    TimedOut,
 }
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -84,6 +92,9 @@ impl BlockingPool {
         let queue = self.queue.as_ref().ok_or(PoolError::Closed)?;
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move || {
+            if tx.is_canceled() {
+                return; // the caller stopped waiting before the job started: skip the work
+            }
             let result = catch_unwind(AssertUnwindSafe(f)).map_err(|_| PoolError::JobPanicked);
             if result.is_err() {
                 tracing::warn!("media pool job panicked");
@@ -96,6 +107,19 @@ impl BlockingPool {
             Err(TrySendError::Full(_)) => Err(PoolError::Saturated),
             Err(TrySendError::Disconnected(_)) => Err(PoolError::Closed),
         }
+    }
+
+    /// As [`BlockingPool::try_run`], waiting at most `wait` for the result: past it the caller
+    /// gets [`PoolError::TimedOut`], and the job is skipped if it has not started by then. The
+    /// bound matters because the threads run only on idle CPU. Must be awaited on a monoio
+    /// runtime with its timer enabled (every sluice worker has one).
+    pub async fn run_within<F, T>(&self, f: F, wait: Duration) -> Result<T, PoolError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let job = self.try_run(f)?;
+        monoio::time::timeout(wait, job).await.unwrap_or(Err(PoolError::TimedOut))
     }
 }
 
@@ -123,10 +147,18 @@ fn work(rx: &Mutex<Receiver<Job>>) {
     }
 }
 
-/// Gives the calling thread the nice value [`POOL_NICE`] (on Linux `setpriority` on a thread
-/// id affects that thread only). Failing is harmless: the thread keeps the default priority.
+/// Puts the calling thread in the idle scheduling class, or gives it the nice value
+/// [`POOL_NICE`] if that is refused (on Linux both act on the calling thread only). Failing
+/// both is harmless: the thread keeps the default priority.
 fn lower_priority() {
-    // SAFETY: plain syscalls on the calling thread's own id; no memory is passed.
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: plain syscalls on the calling thread (pid 0 / its own tid); `param` outlives the call.
+    let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if idle == 0 {
+        return;
+    }
+    tracing::debug!("media pool thread not in the idle class: {}", std::io::Error::last_os_error());
+    // SAFETY: as above.
     let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, POOL_NICE) };
     if rc != 0 {
         tracing::debug!("media pool thread keeps its priority: {}", std::io::Error::last_os_error());
@@ -137,16 +169,49 @@ fn lower_priority() {
 mod tests {
     use super::*;
 
+    /// The calling thread's scheduling policy and nice value.
+    fn own_priority() -> (i32, i32) {
+        // SAFETY: reads the calling thread's own scheduling attributes; no memory is passed.
+        unsafe { (libc::sched_getscheduler(0), libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)) }
+    }
+
     #[test]
-    fn jobs_run_at_the_pools_lower_priority() {
+    fn jobs_run_in_the_idle_class_or_at_the_lower_nice_value() {
         let pool = BlockingPool::new(1, 1);
-        // SAFETY: reads the nice value of the calling (pool) thread.
-        let job =
-            pool.try_run(|| unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }).unwrap();
-        assert_eq!(futures::executor::block_on(job).unwrap(), POOL_NICE);
-        // SAFETY: as above, on the test's own thread, which the pool did not touch.
-        let here = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
-        assert_ne!(here, POOL_NICE, "only the pool's threads are lowered");
+        let (policy, nice) = futures::executor::block_on(pool.try_run(own_priority).unwrap()).unwrap();
+        assert!(policy == libc::SCHED_IDLE || nice == POOL_NICE, "pool thread: policy {policy}, nice {nice}");
+        let here = own_priority();
+        assert_eq!(here.0, libc::SCHED_OTHER, "only the pool's threads are lowered");
+        assert_ne!(here.1, POOL_NICE, "only the pool's threads are lowered");
+    }
+
+    #[test]
+    fn run_within_times_out_and_the_late_job_is_skipped() {
+        let pool = BlockingPool::new(1, 4);
+        let (started_tx, started_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        // Occupies the only thread until released.
+        let busy = pool
+            .try_run(move || {
+                started_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+            })
+            .unwrap();
+        started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
+        let late = Arc::clone(&ran);
+        let waited = rt.block_on(
+            pool.run_within(move || late.store(true, std::sync::atomic::Ordering::SeqCst), Duration::from_millis(50)),
+        );
+        assert_eq!(waited, Err(PoolError::TimedOut));
+        release_tx.send(()).unwrap();
+        block_on(busy).unwrap();
+        // The queue is first in, first out: once this job has run, the skipped one is behind us.
+        assert_eq!(block_on(pool.try_run(|| 3).unwrap()), Ok(3));
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst), "a job nobody waits for any more must not run");
+        // A job that finishes in time is answered.
+        assert_eq!(rt.block_on(pool.run_within(|| 4, Duration::from_secs(10))), Ok(4));
     }
     use std::sync::mpsc;
     use std::task::{Context, Poll, Wake};

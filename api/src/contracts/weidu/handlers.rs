@@ -3,7 +3,7 @@
 use sluice_engine::http::{Request, RequestHead, Response};
 use sluice_engine::index::records::FileRecord;
 use sluice_engine::ingest::DigestSet;
-use sluice_engine::media::{self, ImageFormat, PreviewSpec};
+use sluice_engine::media::{self, ImageFormat, PoolError, PreviewSpec};
 use sluice_engine::multipart::{MultipartLimits, Parts};
 use sluice_engine::{NewObject, PublishedBlob};
 
@@ -20,6 +20,9 @@ use crate::state::AppState;
 pub const MAX_LIST: usize = 10_000;
 /// The form field that carries files.
 pub const FILES_FIELD: &str = "files";
+/// Longest an upload waits for its preview. The media pool runs only on idle CPU, so on a box
+/// kept busy by uploads a preview can wait; past this the file is answered without one.
+pub const PREVIEW_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Answers a weidu request.
 pub async fn handle(state: &AppState, req: &mut Request<'_>) -> Response {
@@ -162,25 +165,28 @@ pub async fn handle_upload(state: &AppState, req: &mut Request<'_>) -> Result<Re
 }
 
 /// Renders and stores a preview of an image blob on the media pool; `None` when the pool is
-/// saturated, the image is too large (bomb guard) or does not decode — the upload itself
-/// still succeeds, with `has_pre_img = false`. `head` is the image's first bytes: when they are
+/// saturated or too slow ([`PREVIEW_WAIT`]), the image is too large (bomb guard) or does not
+/// decode — the upload itself still succeeds, with `has_pre_img = false`. `head` is the image's first bytes: when they are
 /// all of it the preview is rendered from memory, otherwise from the blob's file.
 async fn make_preview(state: &AppState, source: &PublishedBlob, head: bytes::Bytes) -> Option<PublishedBlob> {
     let spec = PreviewSpec::default();
     let whole_in_memory = head.len() as u64 == source.sums.len;
     let path = if whole_in_memory { None } else { Some(state.engine.blob_file(source).ok()??) };
-    let job = state
-        .engine
-        .media_pool()
-        .try_run(move || match &path {
+    let job = state.engine.media_pool().run_within(
+        move || match &path {
             None => media::render_preview(&head, &spec),
             Some(path) => media::render_preview_file(path, &spec),
-        })
-        .ok()?;
+        },
+        PREVIEW_WAIT,
+    );
     let bytes = match job.await {
         Ok(Ok(Some(bytes))) => bytes,
         Ok(Ok(None)) => return None,
         Ok(Err(e)) => {
+            tracing::debug!("no preview: {e}");
+            return None;
+        }
+        Err(e @ (PoolError::Saturated | PoolError::TimedOut)) => {
             tracing::debug!("no preview: {e}");
             return None;
         }
