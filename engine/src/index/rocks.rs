@@ -18,6 +18,20 @@ fn store_err(e: rocksdb::Error) -> Error {
     Error::Store(e.into_string())
 }
 
+/// Options of every column family. A memtable bloom filter over whole keys: most point reads
+/// miss (a new file's key, a new body's hash), and without it each miss walks the memtable's
+/// skiplist, a cache miss per level (8 % of the server's CPU on 64 KiB uploads; with the
+/// filter 2.03 instead of 2.11 CPU-s/GB, docs/benchmarks.md).
+fn cf_options() -> Options {
+    let mut opts = Options::default();
+    opts.set_memtable_whole_key_filtering(true);
+    opts.set_memtable_prefix_bloom_ratio(MEMTABLE_BLOOM_RATIO);
+    opts
+}
+
+/// Share of each memtable given to its bloom filter.
+const MEMTABLE_BLOOM_RATIO: f64 = 0.02;
+
 impl RocksIndex {
     /// Opens (creating if missing) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, Error> {
@@ -26,7 +40,7 @@ impl RocksIndex {
         opts.create_missing_column_families(true);
         opts.set_max_background_jobs(2);
         opts.set_keep_log_file_num(4);
-        let cfs = Cf::ALL.iter().map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
+        let cfs = Cf::ALL.iter().map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options()));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(store_err)?;
         Ok(Self { db })
     }
