@@ -17,7 +17,7 @@ use crate::index::records::{self, BlobRecord, FileRecord};
 use crate::index::rocks::RocksIndex;
 use crate::index::writer::{DataSync, IndexWriter};
 use crate::index::{Batch, Cf, Index};
-use crate::ingest::{DigestSet, DigestSums, IngestSink, Ingested, IngestedBytes};
+use crate::ingest::{DigestSet, DigestSums, Hashers, IngestSink, Ingested, IngestedBytes};
 use crate::media::BlockingPool;
 use crate::stats::Stats;
 use crate::{EngineConfig, IndexBackend};
@@ -70,6 +70,7 @@ pub struct Engine {
     index: Arc<dyn Index>,
     writer: IndexWriter,
     media: BlockingPool,
+    hashers: Hashers,
     stats: Arc<Stats>,
     swept_tmp: usize,
 }
@@ -105,6 +106,7 @@ impl Engine {
             index,
             writer,
             media: BlockingPool::new(cfg.media_threads.max(1), cfg.media_queue.max(1)),
+            hashers: Hashers::new(crate::ingest::hasher::default_threads()),
             stats,
             swept_tmp,
         })
@@ -149,7 +151,7 @@ impl Engine {
 
     /// Starts receiving an object of at most `limit` bytes.
     pub async fn begin_ingest(&self, digests: DigestSet, limit: u64) -> Result<IngestSink> {
-        Ok(IngestSink::new(&self.store, digests, limit, self.stats.clone()))
+        Ok(IngestSink::new(&self.store, &self.hashers, digests, limit, self.stats.clone()))
     }
 
     /// Stores bytes already in memory (small objects such as previews).

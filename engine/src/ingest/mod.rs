@@ -6,10 +6,12 @@
 //! `Bytes`, no copy) so the caller can sniff the type and probe image dimensions.
 
 pub mod digest;
+pub mod hasher;
 mod sink;
 mod window;
 
 pub use digest::{qetag, DigestSet, DigestSums, Digests, QETAG_BLOCK};
+pub use hasher::Hashers;
 pub(crate) use sink::IngestedBytes;
 pub use sink::{IngestSink, Ingested};
 pub(crate) use window::{aligned_vec, DIRECT_ALIGN};

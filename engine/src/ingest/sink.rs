@@ -1,6 +1,7 @@
 //! `IngestSink`: where one object's bytes go while they arrive.
 //!
-//! Every chunk is hashed on the worker. While an object is smaller than one window its chunks are
+//! Chunks are hashed on the worker up to `hasher::OFFLOAD_AFTER` bytes; past that the digest
+//! state moves to a hash thread, which hashes the windows as they are written. While an object is smaller than one window its chunks are
 //! only kept (shared `Bytes`, no copy) and no file exists for it: a small object ends in memory
 //! and is appended to a pack when published (`blobs::packs`). Once it outgrows a window, a tmp
 //! file is created and bytes are copied into 4 KiB-aligned 256 KiB windows written with
@@ -16,6 +17,7 @@ use bytes::{Bytes, BytesMut};
 use monoio::task::JoinHandle;
 
 use super::digest::{DigestSet, DigestSums, Digests};
+use super::hasher::{Hashers, OffloadedDigests, MAX_WINDOWS_HASHING, OFFLOAD_AFTER};
 use super::window::{AlignedWindow, DIRECT_ALIGN, WINDOW_BYTES};
 use super::Error;
 use crate::blobs::{BlobStore, TmpBlob};
@@ -50,7 +52,13 @@ pub struct IngestSink {
     window: AlignedWindow,
     /// File offset of the window's first byte.
     window_offset: u64,
-    digests: Digests,
+    /// On the worker until the object passes [`OFFLOAD_AFTER`]; `None` once offloaded.
+    digests: Option<Digests>,
+    /// A hash thread's, from then on.
+    offloaded: Option<OffloadedDigests>,
+    /// Windows the hash thread has not hashed yet (oldest first).
+    hashing: VecDeque<futures::channel::oneshot::Receiver<()>>,
+    hashers: Hashers,
     received: u64,
     limit: u64,
     inflight: VecDeque<JoinHandle<std::io::Result<()>>>,
@@ -78,7 +86,13 @@ pub(crate) enum IngestedBytes {
 }
 
 impl IngestSink {
-    pub(crate) fn new(store: &BlobStore, set: DigestSet, limit: u64, stats: std::sync::Arc<Stats>) -> Self {
+    pub(crate) fn new(
+        store: &BlobStore,
+        hashers: &Hashers,
+        set: DigestSet,
+        limit: u64,
+        stats: std::sync::Arc<Stats>,
+    ) -> Self {
         Self {
             store: store.clone(),
             tmp: None,
@@ -88,7 +102,10 @@ impl IngestSink {
             windowed: false,
             window: AlignedWindow::new(),
             window_offset: 0,
-            digests: Digests::new(set),
+            digests: Some(Digests::new(set)),
+            offloaded: None,
+            hashing: VecDeque::with_capacity(MAX_WINDOWS_HASHING),
+            hashers: hashers.clone(),
             received: 0,
             limit,
             inflight: VecDeque::with_capacity(MAX_WRITES_IN_FLIGHT),
@@ -118,7 +135,15 @@ impl IngestSink {
         if self.received + len > self.limit {
             return Err(Error::TooLarge { limit: self.limit });
         }
-        self.digests.update(&chunk);
+        if self.windowed && self.received >= OFFLOAD_AFTER {
+            if let Some(digests) = self.digests.take() {
+                // Everything received so far is hashed; the windows hold it all from offset 0.
+                self.offloaded = Some(self.hashers.start(digests, self.received));
+            }
+        }
+        if let Some(digests) = &mut self.digests {
+            digests.update(&chunk);
+        }
         if self.head_len < PROBE_PREFIX_BYTES {
             let take = chunk.len().min(PROBE_PREFIX_BYTES - self.head_len);
             self.head.push(chunk.slice(..take));
@@ -180,7 +205,33 @@ impl IngestSink {
             Direct::Open(f) => f.clone(),
             _ => self.tmp()?.file().clone(),
         };
+        self.send_to_hasher(&data, offset).await?;
         self.spawn_write(file, data, offset).await
+    }
+
+    /// Once offloaded, queues the window for the hash thread, first waiting for the oldest
+    /// window still being hashed when [`MAX_WINDOWS_HASHING`] are.
+    async fn send_to_hasher(&mut self, data: &Bytes, offset: u64) -> Result<(), Error> {
+        let Some(offloaded) = &mut self.offloaded else { return Ok(()) };
+        let hashed = offloaded.send(data.clone(), offset)?;
+        if self.hashing.len() >= MAX_WINDOWS_HASHING {
+            if let Some(oldest) = self.hashing.pop_front() {
+                oldest.await.map_err(|_| std::io::Error::other("the hash thread is gone"))?;
+            }
+        }
+        self.hashing.push_back(hashed);
+        Ok(())
+    }
+
+    /// The finished digests, from the worker or the hash thread.
+    async fn finish_digests(&mut self) -> Result<DigestSums, Error> {
+        if let Some(digests) = self.digests.take() {
+            return Ok(digests.finish());
+        }
+        let offloaded =
+            self.offloaded.take().ok_or_else(|| std::io::Error::other("ingest sink: digests already finished"))?;
+        self.hashing.clear(); // `finish` answers after every queued window
+        Ok(offloaded.finish().await?)
     }
 
     async fn spawn_write(&mut self, file: Rc<monoio::fs::File>, data: Bytes, offset: u64) -> Result<(), Error> {
@@ -202,7 +253,8 @@ impl IngestSink {
         let head = self.take_head();
         if !self.windowed {
             let chunks = std::mem::take(&mut self.small);
-            return Ok(Ingested { bytes: IngestedBytes::InMemory(chunks), sums: self.digests.finish(), head });
+            let sums = self.finish_digests().await?;
+            return Ok(Ingested { bytes: IngestedBytes::InMemory(chunks), sums, head });
         }
         let rest = self.window.take();
         if !rest.is_empty() {
@@ -212,6 +264,7 @@ impl IngestSink {
                 Direct::Open(f) if aligned > 0 => Some(f.clone()),
                 _ => None,
             };
+            self.send_to_hasher(&rest, offset).await?;
             match direct {
                 Some(f) => {
                     self.spawn_write(f, rest.slice(..aligned), offset).await?;
@@ -237,7 +290,8 @@ impl IngestSink {
             tmp.sync_data().await?;
             self.stats.observe_fsync(started.elapsed());
         }
-        Ok(Ingested { bytes: IngestedBytes::Tmp(tmp), sums: self.digests.finish(), head })
+        let sums = self.finish_digests().await?;
+        Ok(Ingested { bytes: IngestedBytes::Tmp(tmp), sums, head })
     }
 
     /// The first bytes of the object, in one piece.
