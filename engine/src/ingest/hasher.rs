@@ -6,8 +6,10 @@
 //! core's ceiling, ~1.4 GB/s here) plus BLAKE3, the socket copy and the window copy all land on
 //! that worker's core while the others idle. Past [`OFFLOAD_AFTER`] bytes the sink hands the
 //! digest state to a hash thread and sends it each window it writes (shared `Bytes`: no copy);
-//! the thread hashes them in order. Smaller objects never leave the worker — for them the
-//! messages and wake-ups would cost more than they save.
+//! the thread hashes them in order. Only when cores are idle, though: an object is offloaded
+//! only while fewer objects are being received than there are hash threads (one per core) —
+//! with every core busy the hand-over only adds messages, wake-ups and a cache transfer per
+//! window. Smaller objects never leave the worker.
 //!
 //! Owns the threads, their queues and the per-object states. Memory stays bounded: the sink
 //! lets at most [`MAX_WINDOWS_HASHING`] windows wait for the hash thread per object. Knows
@@ -52,6 +54,17 @@ struct Shared {
     queues: Vec<Mutex<Sender<Msg>>>,
     next_thread: AtomicUsize,
     next_id: AtomicU64,
+    /// Objects being received (live [`Receiving`] guards).
+    receiving: AtomicUsize,
+}
+
+/// Counts one object as being received while it lives.
+pub(crate) struct Receiving(Arc<Shared>);
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        self.0.receiving.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The hash threads (cheap to clone). A thread ends once the last clone and every object it
@@ -76,8 +89,25 @@ impl Hashers {
                 .spawn(move || run(rx))
                 .expect("spawning a hash thread");
         }
-        let shared = Arc::new(Shared { queues, next_thread: AtomicUsize::new(0), next_id: AtomicU64::new(0) });
+        let shared = Arc::new(Shared {
+            queues,
+            next_thread: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
+            receiving: AtomicUsize::new(0),
+        });
         Hashers { shared }
+    }
+
+    /// Counts an object as being received until the guard is dropped.
+    pub(crate) fn receiving(&self) -> Receiving {
+        self.shared.receiving.fetch_add(1, Ordering::Relaxed);
+        Receiving(Arc::clone(&self.shared))
+    }
+
+    /// Whether handing an object to a hash thread now would use an idle core: fewer objects
+    /// are being received than there are hash threads.
+    pub(crate) fn has_idle_core(&self) -> bool {
+        self.shared.receiving.load(Ordering::Relaxed) < self.shared.queues.len()
     }
 
     /// Hands `digests` (which have seen the first `hashed` bytes) to a hash thread.
@@ -213,6 +243,19 @@ mod tests {
                 futures::executor::block_on(w).unwrap();
             }
         }
+    }
+
+    #[test]
+    fn objects_are_offloaded_only_while_cores_are_idle() {
+        let hashers = Hashers::new(2);
+        let first = hashers.receiving();
+        assert!(hashers.has_idle_core(), "one object on two cores");
+        let second = hashers.receiving();
+        assert!(!hashers.has_idle_core(), "two objects on two cores");
+        drop(first);
+        assert!(hashers.has_idle_core());
+        drop(second);
+        assert!(hashers.has_idle_core());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `IngestSink`: where one object's bytes go while they arrive.
 //!
-//! Chunks are hashed on the worker up to `hasher::OFFLOAD_AFTER` bytes; past that the digest
-//! state moves to a hash thread, which hashes the windows as they are written. While an object is smaller than one window its chunks are
+//! Chunks are hashed on the worker up to `hasher::OFFLOAD_AFTER` bytes; past that, when a core
+//! is idle, the digest state moves to a hash thread, which hashes the windows as they are
+//! written. While an object is smaller than one window its chunks are
 //! only kept (shared `Bytes`, no copy) and no file exists for it: a small object ends in memory
 //! and is appended to a pack when published (`blobs::packs`). Once it outgrows a window, a tmp
 //! file is created and bytes are copied into 4 KiB-aligned 256 KiB windows written with
@@ -17,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 use monoio::task::JoinHandle;
 
 use super::digest::{DigestSet, DigestSums, Digests};
-use super::hasher::{Hashers, OffloadedDigests, MAX_WINDOWS_HASHING, OFFLOAD_AFTER};
+use super::hasher::{Hashers, OffloadedDigests, Receiving, MAX_WINDOWS_HASHING, OFFLOAD_AFTER};
 use super::window::{AlignedWindow, DIRECT_ALIGN, WINDOW_BYTES};
 use super::Error;
 use crate::blobs::{BlobStore, TmpBlob};
@@ -59,6 +60,7 @@ pub struct IngestSink {
     /// Windows the hash thread has not hashed yet (oldest first).
     hashing: VecDeque<futures::channel::oneshot::Receiver<()>>,
     hashers: Hashers,
+    _receiving: Receiving,
     received: u64,
     limit: u64,
     inflight: VecDeque<JoinHandle<std::io::Result<()>>>,
@@ -106,6 +108,7 @@ impl IngestSink {
             offloaded: None,
             hashing: VecDeque::with_capacity(MAX_WINDOWS_HASHING),
             hashers: hashers.clone(),
+            _receiving: hashers.receiving(),
             received: 0,
             limit,
             inflight: VecDeque::with_capacity(MAX_WRITES_IN_FLIGHT),
@@ -135,7 +138,7 @@ impl IngestSink {
         if self.received + len > self.limit {
             return Err(Error::TooLarge { limit: self.limit });
         }
-        if self.windowed && self.received >= OFFLOAD_AFTER {
+        if self.windowed && self.received >= OFFLOAD_AFTER && self.digests.is_some() && self.hashers.has_idle_core() {
             if let Some(digests) = self.digests.take() {
                 // Everything received so far is hashed; the windows hold it all from offset 0.
                 self.offloaded = Some(self.hashers.start(digests, self.received));
