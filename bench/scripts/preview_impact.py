@@ -18,9 +18,11 @@ than the rate asked (previews wait for idle CPU).
   python3 bench/scripts/preview_impact.py target/release/sluice target/release/sluice-bench IMAGE \
       [--rate 20] [--rounds 3] [--duration 10]
 
-IMAGE is any JPEG or PNG; one can be made with Pillow:
-  python3 -c 'from PIL import Image; import os; Image.frombytes("RGB", (1280, 960),
-      os.urandom(1280*960*3)).resize((1280, 960)).save("/tmp/p.jpg", quality=85)'
+IMAGE is any JPEG or PNG. docs/benchmarks.md used a 1280x960 one (517 KB), made with Pillow:
+  python3 -c 'from PIL import Image; import os
+  m = Image.effect_mandelbrot((1280, 960), (-2, -1.2, 1, 1.2), 100).convert("RGB")
+  n = Image.frombytes("RGB", (1280, 960), os.urandom(1280 * 960 * 3))
+  Image.blend(m, n, 0.3).save("p.jpg", quality=85)'
 """
 import argparse
 import http.client

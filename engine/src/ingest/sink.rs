@@ -2,9 +2,9 @@
 //!
 //! Chunks are hashed on the worker up to `hasher::OFFLOAD_AFTER` bytes; past that, when a core
 //! is idle, the digest state moves to a hash thread, which hashes the windows as they are
-//! written. While an object is smaller than one window its chunks are
-//! only kept (shared `Bytes`, no copy) and no file exists for it: a small object ends in memory
-//! and is appended to a pack when published (`blobs::packs`). Once it outgrows a window, a tmp
+//! written. While an object is smaller than one window its chunks are only kept (shared
+//! `Bytes`, no copy) and no file exists for it: a small object ends in memory and is appended
+//! to a pack when published (`blobs::packs`). Once it outgrows a window, a tmp
 //! file is created and bytes are copied into 4 KiB-aligned 256 KiB windows written with
 //! `O_DIRECT` (the page-cache copy would otherwise cost the same CPU that hashes), up to
 //! [`MAX_WRITES_IN_FLIGHT`] at a time so hashing overlaps the disk; the unaligned tail is written

@@ -166,8 +166,9 @@ pub async fn handle_upload(state: &AppState, req: &mut Request<'_>) -> Result<Re
 
 /// Renders and stores a preview of an image blob on the media pool; `None` when the pool is
 /// saturated or too slow ([`PREVIEW_WAIT`]), the image is too large (bomb guard) or does not
-/// decode — the upload itself still succeeds, with `has_pre_img = false`. `head` is the image's first bytes: when they are
-/// all of it the preview is rendered from memory, otherwise from the blob's file.
+/// decode — the upload itself still succeeds, with `has_pre_img = false`. `head` is the
+/// image's first bytes: when they are all of it the preview is rendered from memory,
+/// otherwise from the blob's file.
 async fn make_preview(state: &AppState, source: &PublishedBlob, head: bytes::Bytes) -> Option<PublishedBlob> {
     let spec = PreviewSpec::default();
     let whole_in_memory = head.len() as u64 == source.sums.len;
