@@ -134,6 +134,10 @@ pub struct CompareArgs {
     /// Bytes to hash for the SHA-1 + BLAKE3 reference printed first (0 skips it).
     #[arg(long, default_value = "512MiB")]
     pub hashcost_size: ByteSize,
+    /// Before every run, write dirty pages out and drop the page cache (root), so each server
+    /// starts with the same free memory; nginx's rate depends on it (docs/benchmarks.md).
+    #[arg(long)]
+    pub drop_caches: bool,
 }
 
 #[derive(Args, Debug)]

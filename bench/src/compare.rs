@@ -17,6 +17,7 @@ use crate::interrupt;
 use crate::load::{self, LoadConfig};
 use crate::payload::Shape;
 use crate::probe::{Probe, ServerUsage};
+use crate::procfs;
 use crate::scratch;
 use crate::server::{Durability, Server};
 use crate::size::{human_bytes, ByteSize};
@@ -36,6 +37,8 @@ struct RunResult {
     which: Which,
     size: ByteSize,
     round: usize,
+    /// The machine's available memory just before the run.
+    mem_available: Option<u64>,
     outcome: Result<(Summary, ServerUsage), String>,
 }
 
@@ -77,10 +80,14 @@ pub fn compare(args: &CompareArgs) -> Result<u64> {
                 if interrupt::requested() {
                     break;
                 }
+                if args.drop_caches {
+                    procfs::drop_caches().context("--drop-caches: writing /proc/sys/vm/drop_caches (needs root)")?;
+                }
+                let mem_available = procfs::mem_available();
                 let outcome =
                     run_one(which, size, args, sluice_bin.as_deref(), &tmp, &mut retired).map_err(|e| format!("{e:#}"));
-                progress(which, size, round, &outcome);
-                runs.push(RunResult { which, size, round, outcome });
+                progress(which, size, round, mem_available, &outcome);
+                runs.push(RunResult { which, size, round, mem_available, outcome });
                 settle();
             }
         }
@@ -98,6 +105,19 @@ pub fn compare(args: &CompareArgs) -> Result<u64> {
 
     println!();
     print!("{}", table(&runs, args));
+    // nginx's rate follows free memory (page-cache reclaim), so the table says what it had.
+    let avail: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            let mem = r.mem_available.map_or_else(|| "?".to_string(), human_bytes);
+            format!("{} {} r{} {mem}", label(r.which), r.size, r.round)
+        })
+        .collect();
+    println!(
+        "\nmemory available before each run{}: {}",
+        if args.drop_caches { " (page cache dropped first)" } else { "" },
+        avail.join(", ")
+    );
     for r in &runs {
         if let Err(e) = &r.outcome {
             println!("\n{} {} round {}: {e}", label(r.which), r.size, r.round);
@@ -170,11 +190,18 @@ fn settle() {
     thread::sleep(SETTLE);
 }
 
-fn progress(which: Which, size: ByteSize, round: usize, o: &Result<(Summary, ServerUsage), String>) {
+fn progress(
+    which: Which,
+    size: ByteSize,
+    round: usize,
+    mem_available: Option<u64>,
+    o: &Result<(Summary, ServerUsage), String>,
+) {
+    let avail = mem_available.map_or_else(|| "?".to_string(), human_bytes);
     match o {
         Ok((s, u)) => eprintln!(
             "{:<14} {:>8} r{round}: {:>8.0} files/s {:>8.1} MB/s  p50 {:.2} ms p99 {:.2} ms  \
-             CPU {:.2} s/GB  peak RSS {}  failures {}",
+             CPU {:.2} s/GB  peak RSS {}  failures {}  (memory available before: {avail})",
             label(which),
             size.to_string(),
             s.files_per_s,
@@ -271,6 +298,7 @@ fn write_json(path: &PathBuf, runs: &[RunResult], args: &CompareArgs, hash: Opti
                 "size_bytes": r.size.bytes(),
                 "size": r.size.to_string(),
                 "round": r.round,
+                "mem_available_before_bytes": r.mem_available,
             });
             match &r.outcome {
                 Ok((s, u)) => {
@@ -291,6 +319,7 @@ fn write_json(path: &PathBuf, runs: &[RunResult], args: &CompareArgs, hash: Opti
             "rounds": args.rounds,
             "seed": args.load.seed,
             "unique_bodies": args.load.unique_bodies,
+            "drop_caches": args.drop_caches,
         },
         "hashcost": hash.map(|h| h.to_json()),
         "runs": runs,
