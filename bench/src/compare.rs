@@ -105,7 +105,8 @@ pub fn compare(args: &CompareArgs) -> Result<u64> {
 
     println!();
     print!("{}", table(&runs, args));
-    // nginx's rate follows free memory (page-cache reclaim), so the table says what it had.
+    // nginx's rate moves 2-3x between runs for reasons not yet pinned down (docs/benchmarks.md);
+    // the memory state is one thing a reader of the table should be able to rule in or out.
     let avail: Vec<String> = runs
         .iter()
         .map(|r| {

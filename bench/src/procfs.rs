@@ -1,7 +1,7 @@
 //! Server accounting from /proc: CPU time (utime + stime of a process and its descendants, in
 //! clock ticks), resident memory (VmRSS, VmHWM), the process tree (children by ppid), and the
-//! machine's available memory (a page-cache writer such as nginx runs 2–3 × faster with
-//! plenty of it, docs/benchmarks.md).
+//! machine's available memory and page-cache dropping (`compare` reports the one and can do
+//! the other before each run, so a run says what memory its servers had).
 
 use std::fs;
 
