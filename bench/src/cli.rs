@@ -135,7 +135,7 @@ pub struct CompareArgs {
     #[arg(long, default_value = "512MiB")]
     pub hashcost_size: ByteSize,
     /// Before every run, write dirty pages out and drop the page cache (root), so each server
-    /// starts with the same free memory; nginx's rate depends on it (docs/benchmarks.md).
+    /// starts from the same page-cache state (the memory available is printed either way).
     #[arg(long)]
     pub drop_caches: bool,
 }
