@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::channel::oneshot;
@@ -51,7 +51,8 @@ enum Msg {
 }
 
 struct Shared {
-    queues: Vec<Mutex<Sender<Msg>>>,
+    /// One per thread (`mpsc::Sender` is `Sync`: shared without a lock).
+    queues: Vec<Sender<Msg>>,
     next_thread: AtomicUsize,
     next_id: AtomicU64,
     /// Objects being received (live [`Receiving`] guards).
@@ -83,7 +84,7 @@ impl Hashers {
         let mut queues = Vec::new();
         for i in 0..threads.max(1) {
             let (tx, rx) = channel();
-            queues.push(Mutex::new(tx));
+            queues.push(tx);
             std::thread::Builder::new()
                 .name(format!("sluice-hash-{i}"))
                 .spawn(move || run(rx))
@@ -114,14 +115,10 @@ impl Hashers {
     pub(crate) fn start(&self, digests: Digests, hashed: u64) -> OffloadedDigests {
         let thread = self.shared.next_thread.fetch_add(1, Ordering::Relaxed) % self.shared.queues.len();
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let queue = lock(&self.shared.queues[thread]).clone();
+        let queue = self.shared.queues[thread].clone();
         let alive = queue.send(Msg::Start { id, digests: Box::new(digests), hashed }).is_ok();
         OffloadedDigests { id, queue, alive, finished: false }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// An object's digests while a hash thread holds them.

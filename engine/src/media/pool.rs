@@ -185,19 +185,29 @@ mod tests {
         assert_ne!(here.1, POOL_NICE, "only the pool's threads are lowered");
     }
 
-    #[test]
-    fn run_within_times_out_and_the_late_job_is_skipped() {
-        let pool = BlockingPool::new(1, 4);
+    /// Occupies a one-thread pool's thread with a job that answers `value` once the returned
+    /// sender is sent to; returns after the job has started.
+    fn occupy<T: Send + 'static>(
+        pool: &BlockingPool,
+        value: T,
+    ) -> (impl Future<Output = Result<T, PoolError>>, mpsc::Sender<()>) {
         let (started_tx, started_rx) = mpsc::channel();
         let (release_tx, release_rx) = mpsc::channel::<()>();
-        // Occupies the only thread until released.
-        let busy = pool
+        let running = pool
             .try_run(move || {
                 started_tx.send(()).unwrap();
                 release_rx.recv().unwrap();
+                value
             })
             .unwrap();
         started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        (running, release_tx)
+    }
+
+    #[test]
+    fn run_within_times_out_and_the_late_job_is_skipped() {
+        let pool = BlockingPool::new(1, 4);
+        let (busy, release_tx) = occupy(&pool, ());
         let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
         let late = Arc::clone(&ran);
@@ -254,17 +264,7 @@ mod tests {
     #[test]
     fn full_queue_is_saturated_at_once() {
         let pool = BlockingPool::new(1, 1);
-        let (started_tx, started_rx) = mpsc::channel();
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        // Occupies the only thread until released.
-        let running = pool
-            .try_run(move || {
-                started_tx.send(()).unwrap();
-                release_rx.recv().unwrap();
-                "first"
-            })
-            .unwrap();
-        started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let (running, release_tx) = occupy(&pool, "first");
         // Fills the queue.
         let queued = pool.try_run(|| "second").unwrap();
         // Nowhere to go.
