@@ -138,6 +138,12 @@ pub struct CompareArgs {
     /// starts from the same page-cache state (the memory available is printed either way).
     #[arg(long)]
     pub drop_caches: bool,
+    /// Before every run, touch and free all available memory but 2 GiB, so that neither server
+    /// pays the host faults of pages this VM reported free (see docs/benchmarks.md: nginx's
+    /// rate halves without it). The memory reported to the host during each run is printed
+    /// either way, where the kernel counts it.
+    #[arg(long)]
+    pub warm_memory: bool,
 }
 
 #[derive(Args, Debug)]

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 
 use crate::cli::{CompareArgs, Only};
+use crate::guestmem;
 use crate::hashcost::{self, HashCost};
 use crate::interrupt;
 use crate::load::{self, LoadConfig};
@@ -39,6 +40,8 @@ struct RunResult {
     round: usize,
     /// The machine's available memory just before the run.
     mem_available: Option<u64>,
+    /// Memory the guest reported free to its host during the run (None: no counter).
+    reported: Option<u64>,
     outcome: Result<(Summary, ServerUsage), String>,
 }
 
@@ -83,11 +86,16 @@ pub fn compare(args: &CompareArgs) -> Result<u64> {
                 if args.drop_caches {
                     procfs::drop_caches().context("--drop-caches: writing /proc/sys/vm/drop_caches (needs root)")?;
                 }
+                if args.warm_memory {
+                    warm_memory()?;
+                }
                 let mem_available = procfs::mem_available();
+                let reported_before = guestmem::reported_bytes();
                 let outcome =
                     run_one(which, size, args, sluice_bin.as_deref(), &tmp, &mut retired).map_err(|e| format!("{e:#}"));
-                progress(which, size, round, mem_available, &outcome);
-                runs.push(RunResult { which, size, round, mem_available, outcome });
+                let reported = reported_before.zip(guestmem::reported_bytes()).map(|(a, b)| b.saturating_sub(a));
+                progress(which, size, round, mem_available, reported, &outcome);
+                runs.push(RunResult { which, size, round, mem_available, reported, outcome });
                 settle();
             }
         }
@@ -115,10 +123,18 @@ pub fn compare(args: &CompareArgs) -> Result<u64> {
         })
         .collect();
     println!(
-        "\nmemory available before each run{}: {}",
+        "\nmemory available before each run{}{}: {}",
         if args.drop_caches { " (page cache dropped first)" } else { "" },
+        if args.warm_memory { " (free memory touched first)" } else { "" },
         avail.join(", ")
     );
+    let reported: Vec<String> = runs
+        .iter()
+        .filter_map(|r| Some(format!("{} {} r{} {}", label(r.which), r.size, r.round, human_bytes(r.reported?))))
+        .collect();
+    if !reported.is_empty() {
+        println!("memory this VM reported free to its host during each run: {}", reported.join(", "));
+    }
     for r in &runs {
         if let Err(e) = &r.outcome {
             println!("\n{} {} round {}: {e}", label(r.which), r.size, r.round);
@@ -183,6 +199,15 @@ fn run_one(
     Ok((summary, usage))
 }
 
+/// Touches and frees all available memory but [`guestmem::WARM_HEADROOM`].
+fn warm_memory() -> Result<()> {
+    let avail = procfs::mem_available().context("--warm-memory: reading MemAvailable")?;
+    let bytes = avail.saturating_sub(guestmem::WARM_HEADROOM);
+    let took = guestmem::warm(bytes).context("--warm-memory: touching free memory")?;
+    eprintln!("warmed {} of free memory in {:.1} s", human_bytes(bytes), took.as_secs_f64());
+    Ok(())
+}
+
 /// Lets the disk and page cache settle between runs so one server's writeback does not land in
 /// the next one's window.
 fn settle() {
@@ -196,13 +221,15 @@ fn progress(
     size: ByteSize,
     round: usize,
     mem_available: Option<u64>,
+    reported: Option<u64>,
     o: &Result<(Summary, ServerUsage), String>,
 ) {
     let avail = mem_available.map_or_else(|| "?".to_string(), human_bytes);
+    let reported = reported.map_or_else(String::new, |b| format!(", reported to the host during: {}", human_bytes(b)));
     match o {
         Ok((s, u)) => eprintln!(
             "{:<14} {:>8} r{round}: {:>8.0} files/s {:>8.1} MB/s  p50 {:.2} ms p99 {:.2} ms  \
-             CPU {:.2} s/GB  peak RSS {}  failures {}  (memory available before: {avail})",
+             CPU {:.2} s/GB  peak RSS {}  failures {}  (memory available before: {avail}{reported})",
             label(which),
             size.to_string(),
             s.files_per_s,
@@ -300,6 +327,7 @@ fn write_json(path: &PathBuf, runs: &[RunResult], args: &CompareArgs, hash: Opti
                 "size": r.size.to_string(),
                 "round": r.round,
                 "mem_available_before_bytes": r.mem_available,
+                "reported_to_host_bytes": r.reported,
             });
             match &r.outcome {
                 Ok((s, u)) => {
@@ -321,6 +349,7 @@ fn write_json(path: &PathBuf, runs: &[RunResult], args: &CompareArgs, hash: Opti
             "seed": args.load.seed,
             "unique_bodies": args.load.unique_bodies,
             "drop_caches": args.drop_caches,
+            "warm_memory": args.warm_memory,
         },
         "hashcost": hash.map(|h| h.to_json()),
         "runs": runs,

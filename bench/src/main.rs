@@ -4,6 +4,7 @@
 mod cli;
 mod client;
 mod compare;
+mod guestmem;
 mod hashcost;
 mod interrupt;
 mod load;
