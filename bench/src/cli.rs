@@ -138,12 +138,14 @@ pub struct CompareArgs {
     /// starts from the same page-cache state (the memory available is printed either way).
     #[arg(long)]
     pub drop_caches: bool,
-    /// Before every run, touch and free all available memory but 2 GiB, so that neither server
-    /// pays the host faults of pages this VM reported free (see docs/benchmarks.md: nginx's
-    /// rate halves without it). The memory reported to the host during each run is printed
-    /// either way, where the kernel counts it.
+    /// Start every run with the page cache full: a sparse file as large as the memory
+    /// available less 2 GiB is read into the cache once, read again before each run and removed
+    /// at the end. On a VM that reports free memory to its host, a page-cache writer (nginx)
+    /// otherwise faults in pages the host took back and runs at half its rate (see
+    /// docs/benchmarks.md). The memory reported to the host during each run is printed either
+    /// way, where the kernel counts it.
     #[arg(long)]
-    pub warm_memory: bool,
+    pub fill_page_cache: bool,
 }
 
 #[derive(Args, Debug)]

@@ -67,6 +67,7 @@ pub fn compare(args: &CompareArgs) -> Result<u64> {
         h
     });
 
+    let fill = if args.fill_page_cache { Some(create_fill(&tmp)?) } else { None };
     let mut runs: Vec<RunResult> = Vec::new();
     // Finished runs' dirs, emptied; removed together at the end (see `scratch`).
     let mut retired: Vec<TempDir> = Vec::new();
@@ -86,8 +87,9 @@ pub fn compare(args: &CompareArgs) -> Result<u64> {
                 if args.drop_caches {
                     procfs::drop_caches().context("--drop-caches: writing /proc/sys/vm/drop_caches (needs root)")?;
                 }
-                if args.warm_memory {
-                    warm_memory()?;
+                if let Some(fill) = &fill {
+                    let took = fill.refill().context("--fill-page-cache: reading the fill file")?;
+                    eprintln!("page cache refilled ({}) in {:.1} s", human_bytes(fill.len()), took.as_secs_f64());
                 }
                 let mem_available = procfs::mem_available();
                 let reported_before = guestmem::reported_bytes();
@@ -102,6 +104,7 @@ pub fn compare(args: &CompareArgs) -> Result<u64> {
     }
 
     drop(retired);
+    drop(fill);
     if scratch::ext4_without_journal(&tmp) {
         eprintln!(
             "note: {} is on ext4 without a journal; the files just deleted slow down file \
@@ -125,7 +128,7 @@ pub fn compare(args: &CompareArgs) -> Result<u64> {
     println!(
         "\nmemory available before each run{}{}: {}",
         if args.drop_caches { " (page cache dropped first)" } else { "" },
-        if args.warm_memory { " (free memory touched first)" } else { "" },
+        if args.fill_page_cache { " (page cache filled first)" } else { "" },
         avail.join(", ")
     );
     let reported: Vec<String> = runs
@@ -199,13 +202,13 @@ fn run_one(
     Ok((summary, usage))
 }
 
-/// Touches and frees all available memory but [`guestmem::WARM_HEADROOM`].
-fn warm_memory() -> Result<()> {
-    let avail = procfs::mem_available().context("--warm-memory: reading MemAvailable")?;
-    let bytes = avail.saturating_sub(guestmem::WARM_HEADROOM);
-    let took = guestmem::warm(bytes).context("--warm-memory: touching free memory")?;
-    eprintln!("warmed {} of free memory in {:.1} s", human_bytes(bytes), took.as_secs_f64());
-    Ok(())
+/// The page-cache fill for `--fill-page-cache`: all available memory but
+/// [`guestmem::FILL_HEADROOM`], in `dir`.
+fn create_fill(dir: &Path) -> Result<guestmem::PageCacheFill> {
+    let avail = procfs::mem_available().context("--fill-page-cache: reading MemAvailable")?;
+    let fill = guestmem::PageCacheFill::create(dir, avail.saturating_sub(guestmem::FILL_HEADROOM))
+        .with_context(|| format!("--fill-page-cache: creating the fill file in {}", dir.display()))?;
+    Ok(fill)
 }
 
 /// Lets the disk and page cache settle between runs so one server's writeback does not land in
@@ -349,7 +352,7 @@ fn write_json(path: &PathBuf, runs: &[RunResult], args: &CompareArgs, hash: Opti
             "seed": args.load.seed,
             "unique_bodies": args.load.unique_bodies,
             "drop_caches": args.drop_caches,
-            "warm_memory": args.warm_memory,
+            "fill_page_cache": args.fill_page_cache,
         },
         "hashcost": hash.map(|h| h.to_json()),
         "runs": runs,

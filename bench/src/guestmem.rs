@@ -8,19 +8,18 @@
 //! O_DIRECT from reused buffers (sluice) touches almost none. So nginx's rate depends on how
 //! much free memory was reported before its run: 6.9 k files/s at 64 KiB right after an idle
 //! spell, 14.5 k after 16 GiB were touched and freed just before (docs/benchmarks.md).
-//! [`warm`] puts both servers in the second state, which is the one a server with a full page
-//! cache recycling its own pages lives in; [`reported_bytes`] shows how much was handed back
-//! during a run, so a cold run is visible in the output.
+//! [`PageCacheFill`] starts both servers in the state a long-running host is in — memory full
+//! of clean page cache, which a page-cache writer recycles without host faults;
+//! [`reported_bytes`] shows how much was handed back during a run.
 
-use std::fs;
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Memory left untouched by [`warm`]: room for the servers, the client and the kernel.
-pub const WARM_HEADROOM: u64 = 2 << 30;
-
-/// Granule the host maps guest memory in; one write per granule faults it in.
-const PAGE: usize = 4096;
+/// Memory a [`PageCacheFill`] leaves free: room for the servers, the client and the kernel.
+pub const FILL_HEADROOM: u64 = 2 << 30;
 
 /// Bytes this guest has reported free to its host since boot, where the kernel exposes the
 /// counter (`/sys/module/page_reporting/parameters/reported_kib`, not in every kernel).
@@ -29,63 +28,93 @@ pub fn reported_bytes() -> Option<u64> {
     Some(text.trim().parse::<u64>().ok()? * 1024)
 }
 
-/// Maps `bytes` of anonymous memory, writes one byte per page on every core, and unmaps it,
-/// so that the next `bytes` of fresh allocations get pages the host has backed. Returns the
-/// time it took.
-pub fn warm(bytes: u64) -> std::io::Result<Duration> {
-    let len = usize::try_from(bytes).map_err(|_| std::io::Error::other("size does not fit in memory"))?;
-    let started = Instant::now();
-    if len == 0 {
-        return Ok(started.elapsed());
-    }
-    // SAFETY: a fresh private anonymous mapping; no existing memory is aliased.
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    if base == libc::MAP_FAILED {
-        return Err(std::io::Error::last_os_error());
-    }
-    let threads = thread::available_parallelism().map_or(1, |n| n.get());
-    let pages = len.div_ceil(PAGE);
-    let per_thread = pages.div_ceil(threads);
-    let base_addr = base as usize;
-    thread::scope(|s| {
-        for t in 0..threads {
-            let first = t * per_thread;
-            let last = ((t + 1) * per_thread).min(pages);
-            s.spawn(move || {
-                for page in first..last {
-                    // SAFETY: `page * PAGE < len`, inside the mapping, which outlives the scope;
-                    // threads write disjoint pages.
-                    unsafe { std::ptr::write_volatile((base_addr + page * PAGE) as *mut u8, 1) };
-                }
-            });
-        }
-    });
-    // SAFETY: unmapping exactly the mapping made above, no longer used by any thread.
-    if unsafe { libc::munmap(base, len) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(started.elapsed())
+/// A sparse file read into the page cache and held there for the runs, so that the machine
+/// starts each run with its memory full of clean, host-backed cache pages: a server that
+/// writes through the page cache then gets its pages by reclaiming those (the steady state of
+/// a host that has been up a while) instead of faulting in pages the host took back. Touching
+/// and freeing memory instead does not hold: the guest reports freed memory again within
+/// seconds (~1 GB/s here), racing the run. Removed when dropped.
+pub struct PageCacheFill {
+    path: PathBuf,
+    file: File,
+    len: u64,
 }
+
+impl PageCacheFill {
+    /// Creates a sparse file of `len` bytes in `dir` (nothing is written to the disk).
+    pub fn create(dir: &Path, len: u64) -> std::io::Result<Self> {
+        let path = dir.join(format!("sluice-bench-page-cache-fill-{}", std::process::id()));
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+        file.set_len(len)?;
+        Ok(Self { path, file, len })
+    }
+
+    /// Reads the whole file on every core, so every page of it is in the cache (again: what
+    /// the last run evicted is read back, the rest costs a copy). Returns the time it took.
+    pub fn refill(&self) -> std::io::Result<Duration> {
+        let started = Instant::now();
+        let threads = thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        let per_thread = self.len.div_ceil(threads).next_multiple_of(FILL_READ as u64);
+        thread::scope(|s| {
+            let readers: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (first, last) = ((t * per_thread).min(self.len), ((t + 1) * per_thread).min(self.len));
+                    let file = &self.file;
+                    s.spawn(move || -> std::io::Result<()> {
+                        let mut buf = vec![0u8; FILL_READ];
+                        let mut at = first;
+                        while at < last {
+                            let want = usize::try_from(last - at).map_or(FILL_READ, |n| n.min(FILL_READ));
+                            let n = file.read_at(&mut buf[..want], at)?;
+                            if n == 0 {
+                                break;
+                            }
+                            at += n as u64;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            readers
+                .into_iter()
+                .try_for_each(|r| r.join().unwrap_or_else(|_| Err(std::io::Error::other("reader panicked"))))
+        })?;
+        Ok(started.elapsed())
+    }
+
+    /// Bytes of the file.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl Drop for PageCacheFill {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// One read of [`PageCacheFill::refill`].
+const FILL_READ: usize = 1 << 20;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn warms_an_odd_size_and_nothing() {
-        // Not a page multiple, so the last partial page is written too; it must neither fault
-        // outside the mapping nor fail.
-        assert!(warm(3 * PAGE as u64 + 17).is_ok());
-        assert!(warm(0).is_ok());
+    fn fill_reads_its_whole_sparse_file_and_removes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        // Not a multiple of the read size or of the thread split: the last partial read counts.
+        let len = 3 * FILL_READ as u64 + 4097;
+        let fill = PageCacheFill::create(dir.path(), len).unwrap();
+        let path = fill.path.clone();
+        assert_eq!((fill.len(), fs::metadata(&path).unwrap().len()), (len, len));
+        fill.refill().unwrap();
+        fill.refill().unwrap();
+        drop(fill);
+        assert!(!path.exists(), "the fill file outlived its handle");
+        let empty = PageCacheFill::create(dir.path(), 0).unwrap();
+        empty.refill().unwrap();
     }
 
     #[test]
