@@ -10,6 +10,9 @@ pub enum ErrorClass {
     NotFound,
     /// Temporarily unable (saturated pool, shutting down).
     Unavailable,
+    /// The disk holding the data or the index is full (or over quota): the server's state,
+    /// not the request's fault and not a defect; the same request succeeds once space is freed.
+    Full,
     /// Disk or index failure.
     Storage,
 }
@@ -52,10 +55,36 @@ impl Error {
             Error::NotFound => ErrorClass::NotFound,
             Error::Index(crate::index::Error::Closed) => ErrorClass::Unavailable,
             Error::Index(crate::index::Error::Conflict(_)) => ErrorClass::Client,
+            Error::Index(crate::index::Error::Full(_)) => ErrorClass::Full,
+            Error::Io(e) | Error::Ingest(crate::ingest::Error::Io(e)) if is_out_of_space(e) => ErrorClass::Full,
             _ => ErrorClass::Storage,
         }
     }
 }
 
+/// Whether an I/O error says the filesystem has no room left (`ENOSPC`, `EDQUOT`).
+pub fn is_out_of_space(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+}
+
 /// The engine's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_its_own_class_wherever_it_is_met() {
+        let enospc = || std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let edquot = || std::io::Error::from_raw_os_error(libc::EDQUOT);
+        assert_eq!(Error::Io(enospc()).class(), ErrorClass::Full);
+        assert_eq!(Error::Io(edquot()).class(), ErrorClass::Full);
+        assert_eq!(Error::Ingest(crate::ingest::Error::Io(enospc())).class(), ErrorClass::Full);
+        assert_eq!(Error::Index(crate::index::Error::Full("wal".into())).class(), ErrorClass::Full);
+        // Other I/O failures stay storage failures.
+        let eio = std::io::Error::from_raw_os_error(libc::EIO);
+        assert_eq!(Error::Io(eio).class(), ErrorClass::Storage);
+        assert_eq!(Error::Index(crate::index::Error::Store("corrupt".into())).class(), ErrorClass::Storage);
+    }
+}

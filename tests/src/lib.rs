@@ -73,6 +73,13 @@ impl TestServer {
         Self { handle: Some(handle), addr, data_dir: dir.path().to_path_buf(), opts, dir: Some(dir) }
     }
 
+    /// Starts a server over `data_dir`, which the caller owns (it is not removed on drop).
+    pub fn start_in(data_dir: &Path, opts: SpawnOptions, tweak: impl FnOnce(&mut FileConfig)) -> Self {
+        let handle = spawn_in(data_dir, opts.clone(), tweak);
+        let addr = handle.addr();
+        Self { handle: Some(handle), addr, data_dir: data_dir.to_path_buf(), opts, dir: None }
+    }
+
     /// Stops the server (if still running) and starts a new one over the same data directory
     /// with the same spawn options (a new port).
     pub fn restart(mut self, tweak: impl FnOnce(&mut FileConfig)) -> Self {
@@ -297,7 +304,8 @@ pub fn percent_encode(s: &str) -> String {
 /// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
 ///
 /// Only for effects the server makes after it answered and signals nowhere (a dropped tmp
-/// file is unlinked by a task spawned on the worker); readiness is never waited for this way.
+/// file is unlinked by a task spawned on the worker; RocksDB resuming writes by itself after a
+/// full disk got space back); readiness is never waited for this way.
 pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     loop {

@@ -13,6 +13,7 @@
 //! - `ops`: 404/405, `/healthz`, `/metrics`.
 //! - `runtime`: the epoll driver, the graceful drain.
 //! - `storage`: dedup, a 64 MiB streamed round trip.
+//! - `disk_full`: a full disk answers 507, loses nothing, and recovers.
 
 #[path = "e2e/auth.rs"]
 mod auth;
@@ -20,6 +21,8 @@ mod auth;
 mod bad_input;
 #[path = "e2e/contract.rs"]
 mod contract;
+#[path = "e2e/disk_full.rs"]
+mod disk_full;
 #[path = "e2e/http.rs"]
 mod http;
 #[path = "e2e/images.rs"]

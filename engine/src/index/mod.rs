@@ -95,11 +95,14 @@ impl Batch {
 }
 
 /// A failure of the index.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The store failed.
     #[error("index store: {0}")]
     Store(String),
+    /// The store's disk is full (its write was not applied).
+    #[error("index store out of space: {0}")]
+    Full(String),
     /// A stored value does not decode.
     #[error("corrupt index record: {0}")]
     Corrupt(String),

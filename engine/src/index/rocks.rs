@@ -15,8 +15,22 @@ pub struct RocksIndex {
 }
 
 fn store_err(e: rocksdb::Error) -> Error {
-    Error::Store(e.into_string())
+    classify(e.into_string())
 }
+
+/// RocksDB reports a full disk as an I/O error whose message carries the `kNoSpace` subcode's
+/// fixed text (not the locale's `strerror`); that is the only way to tell it apart. RocksDB
+/// refuses writes after such an error and resumes by itself once space is back.
+fn classify(message: String) -> Error {
+    if message.contains(NO_SPACE) {
+        Error::Full(message)
+    } else {
+        Error::Store(message)
+    }
+}
+
+/// RocksDB's message for `Status::SubCode::kNoSpace`.
+const NO_SPACE: &str = "No space left on device";
 
 /// Options of every column family. A memtable bloom filter over whole keys: most point reads
 /// miss (a new file's key, a new body's hash), and without it each miss walks the memtable's
@@ -90,5 +104,18 @@ impl Index for RocksIndex {
             self.db.flush_cf(self.handle(cf)?).map_err(store_err)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_told_apart_from_other_store_errors() {
+        let full = "IO error: No space left on device: While appending to file: /d/index/000004.log: \
+                    No space left on device";
+        assert!(matches!(classify(full.into()), Error::Full(m) if m == full));
+        assert!(matches!(classify("Corruption: bad block".into()), Error::Store(_)));
     }
 }

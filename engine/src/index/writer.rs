@@ -158,19 +158,20 @@ fn commit_group(index: &dyn Index, durability: Durability, data_sync: Option<&Da
     } else {
         // Data first: a record must never be durable before the bytes it points at.
         let synced = match (durability, data_sync) {
-            (Durability::Group, Some(sync)) => {
-                sync().map_err(|e| Error::Store(format!("syncing the data of a commit group: {e}")))
-            }
+            (Durability::Group, Some(sync)) => sync().map_err(|e| {
+                let message = format!("syncing the data of a commit group: {e}");
+                if crate::error::is_out_of_space(&e) {
+                    Error::Full(message)
+                } else {
+                    Error::Store(message)
+                }
+            }),
             _ => Ok(()),
         };
         synced.and_then(|()| index.write(&combined, durability != Durability::None))
     };
     for reply in waiting {
-        let r = match &result {
-            Ok(()) => Ok(()),
-            Err(e) => Err(Error::Store(e.to_string())),
-        };
-        let _ = reply.send(r);
+        let _ = reply.send(result.clone());
     }
 }
 

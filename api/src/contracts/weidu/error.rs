@@ -8,6 +8,9 @@ use sluice_engine::ErrorClass;
 use super::types::ErrorBody;
 use crate::respond;
 
+/// The `result` of a 507: the server's disk is full; nothing of the request was stored.
+pub const INSUFFICIENT_STORAGE: &str = "insufficient storage: the server is out of disk space; retry later";
+
 /// A weidu failure.
 #[derive(Debug, thiserror::Error)]
 pub enum WeiduError {
@@ -74,16 +77,21 @@ impl WeiduError {
                 },
                 ErrorClass::NotFound => 404,
                 ErrorClass::Unavailable => 503,
+                ErrorClass::Full => 507,
                 ErrorClass::Storage => 500,
             },
         }
     }
 
     /// The response. Server-side failures say no more than "internal error" (the log has the
-    /// request id and the cause).
+    /// request id and the cause), except a full disk, which the client can act on (retry later).
     pub fn render(&self) -> Response {
         let status = self.status();
-        let result = if status >= 500 { "internal error".to_owned() } else { self.to_string() };
+        let result = match status {
+            507 => INSUFFICIENT_STORAGE.to_owned(),
+            500.. => "internal error".to_owned(),
+            _ => self.to_string(),
+        };
         let mut resp = respond::json(status, &ErrorBody { code: status, result });
         if status == 405 {
             resp = resp.with_header("Allow", "GET, HEAD, POST");
@@ -95,5 +103,38 @@ impl WeiduError {
 impl From<sluice_engine::ingest::Error> for WeiduError {
     fn from(e: sluice_engine::ingest::Error) -> Self {
         WeiduError::Engine(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_engine::http::ResponseBody;
+
+    use super::*;
+
+    fn body(resp: &Response) -> serde_json::Value {
+        match &resp.body {
+            ResponseBody::Bytes(b) => serde_json::from_slice(b).expect("JSON body"),
+            _ => panic!("expected a body in memory"),
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_507_and_says_so() {
+        let enospc = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let e = WeiduError::from(sluice_engine::ingest::Error::Io(enospc));
+        let resp = e.render();
+        assert_eq!(resp.status, 507);
+        assert_eq!(body(&resp), serde_json::json!({ "code": 507, "result": INSUFFICIENT_STORAGE }));
+        let index_full = sluice_engine::Error::Index(sluice_engine::index::Error::Full("wal".into()));
+        assert_eq!(WeiduError::Engine(index_full).status(), 507);
+    }
+
+    #[test]
+    fn other_storage_failures_stay_opaque() {
+        let eio = std::io::Error::other("device error");
+        let resp = WeiduError::from(sluice_engine::ingest::Error::Io(eio)).render();
+        assert_eq!(resp.status, 500);
+        assert_eq!(body(&resp), serde_json::json!({ "code": 500, "result": "internal error" }));
     }
 }

@@ -11,7 +11,7 @@ pub mod names;
 pub mod routes;
 pub mod types;
 
-pub use error::WeiduError;
+pub use error::{WeiduError, INSUFFICIENT_STORAGE};
 pub use handlers::handle;
 
 /// The bucket weidu files live in.
