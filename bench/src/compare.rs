@@ -67,6 +67,12 @@ pub fn compare(args: &CompareArgs) -> Result<u64> {
         h
     });
 
+    if !args.fill_page_cache && guestmem::reported_bytes().is_some() {
+        eprintln!(
+            "note: this machine reports free memory to its host (free page reporting); without \
+             --fill-page-cache nginx may run at half its steady-state rate (docs/benchmarks.md)"
+        );
+    }
     let fill = if args.fill_page_cache { Some(create_fill(&tmp)?) } else { None };
     let mut runs: Vec<RunResult> = Vec::new();
     // Finished runs' dirs, emptied; removed together at the end (see `scratch`).
