@@ -144,7 +144,7 @@ pub struct CompareArgs {
     /// otherwise faults in pages the host took back and runs at half its rate (see
     /// docs/benchmarks.md). The memory reported to the host during each run is printed either
     /// way, where the kernel counts it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "drop_caches")]
     pub fill_page_cache: bool,
 }
 

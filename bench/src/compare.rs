@@ -122,8 +122,8 @@ pub fn compare(args: &CompareArgs) -> Result<u64> {
 
     println!();
     print!("{}", table(&runs, args));
-    // nginx's rate moves 2-3x between runs for reasons not yet pinned down (docs/benchmarks.md);
-    // the memory state is one thing a reader of the table should be able to rule in or out.
+    // nginx's rate depends on the memory state (free memory reported to the host halves it,
+    // docs/benchmarks.md): a reader of the table should see what state each run started in.
     let avail: Vec<String> = runs
         .iter()
         .map(|r| {

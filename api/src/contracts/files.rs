@@ -58,7 +58,6 @@ impl FilesError {
             FilesError::RangeNotSatisfiable { .. } => 416,
             FilesError::Engine(e) => match e.class() {
                 sluice_engine::ErrorClass::NotFound => 404,
-                sluice_engine::ErrorClass::Full => 507,
                 _ => 500,
             },
         }
