@@ -246,6 +246,19 @@ mod tests {
     }
 
     #[test]
+    fn a_full_disk_at_the_groups_data_sync_fails_the_group_as_full() {
+        let index: Arc<dyn Index> = Arc::new(MemIndex::new());
+        let sync: DataSync = Box::new(|| Err(std::io::Error::from_raw_os_error(libc::ENOSPC)));
+        let w = IndexWriter::start_with_data_sync(index.clone(), Durability::Group, Some(sync));
+        let mut b = Batch::default();
+        b.put(Cf::Files, b"k".to_vec(), b"v".to_vec());
+        let r = futures::executor::block_on(w.write(b));
+        assert!(matches!(r, Err(Error::Full(_))), "{r:?}");
+        // The record was not written: data first, always.
+        assert_eq!(index.get(Cf::Files, b"k").unwrap(), None);
+    }
+
+    #[test]
     fn a_failing_or_panicking_transaction_fails_alone() {
         let index: Arc<dyn Index> = Arc::new(MemIndex::new());
         let w = IndexWriter::start(index.clone(), Durability::None);

@@ -1,7 +1,7 @@
 //! A full disk: uploads are refused with 507 in the weidu shape (never 500, never a partial
 //! object), whichever write meets the full disk first — a large object's tmp file, a small
 //! object's pack append, or the index's write-ahead log — and the server takes uploads again
-//! once space is back, with nothing lost.
+//! once space is back, with nothing lost — also across a restart.
 //!
 //! The data directory is a small tmpfs mounted for the test (the suite runs as root, as
 //! `scripts/test` does its set-up with apt-get).
@@ -152,4 +152,8 @@ fn a_full_disk_refuses_uploads_with_507_and_recovers_when_space_is_back() {
     assert_all_readable(&s, &stored);
     s.assert_still_serving();
     assert!(s.tmp_files().is_empty(), "refused uploads left tmp files: {:?}", s.tmp_files());
+
+    // And a restart over the same directory finds the same files, no more, no fewer.
+    let s = s.restart(|_| {});
+    assert_all_readable(&s, &stored);
 }
