@@ -174,9 +174,9 @@ impl Engine {
         let mut pack = None;
         match ingested.bytes {
             _ if deduplicated => {}
-            IngestedBytes::InMemory(chunks) => {
+            IngestedBytes::InMemory(small) => {
                 let started = std::time::Instant::now();
-                pack = Some(self.store.append_packed(&chunks, ingested.sums.len).await?);
+                pack = Some(self.store.append_packed(small).await?);
                 if self.store.durability() == crate::Durability::Strict {
                     self.stats.observe_fsync(started.elapsed());
                 }
@@ -382,5 +382,49 @@ mod tests {
         assert_eq!(engine.blob_refs(&[2; 32]).unwrap(), 1);
         assert_eq!(engine.list("c", "", 10).unwrap().len(), 2);
         assert_eq!(engine.stat("b", "k1").unwrap().unwrap().blake3, [2; 32]);
+    }
+
+    #[test]
+    fn the_head_is_the_objects_first_bytes_and_the_stored_bytes_are_whole_however_they_arrived() {
+        use crate::ingest::DigestSet;
+        use crate::media::PROBE_PREFIX_BYTES;
+        const WINDOW: usize = 256 * 1024;
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().unwrap();
+        let (_dir, engine) = open(Durability::None);
+        // (object size, sizes of the pieces it arrives in; the last piece takes the rest)
+        let shapes: &[(usize, &[usize])] = &[
+            (0, &[]),
+            (10, &[10]),
+            (70_000, &[70_000]),
+            (70_000, &[1, 4096, 30_000]),
+            (WINDOW - 1, &[100, WINDOW - 101]),
+            (WINDOW, &[WINDOW - 5]),
+            (WINDOW + 1, &[3, 70_000, 70_000]),
+            (3 * WINDOW + 5, &[65_536, 1, 200_000, 300_001]),
+        ];
+        rt.block_on(async {
+            for (n, &(len, pieces)) in shapes.iter().enumerate() {
+                let data: Vec<u8> = (0..len).map(|i| (i * 7 + n) as u8).collect();
+                let mut sink = engine.begin_ingest(DigestSet::default(), u64::MAX).await.unwrap();
+                let mut at = 0;
+                for &piece in pieces.iter().chain(std::iter::once(&usize::MAX)) {
+                    let end = at + piece.min(len - at);
+                    sink.write(bytes::Bytes::copy_from_slice(&data[at..end])).await.unwrap();
+                    at = end;
+                }
+                let ingested = sink.finish().await.unwrap();
+                let want_head = &data[..len.min(PROBE_PREFIX_BYTES)];
+                assert!(&ingested.head[..] == want_head, "head of a {len}-byte object in {pieces:?}");
+                let blob = engine.publish(ingested).await.unwrap();
+                assert_eq!(blob.pack.is_some(), len < WINDOW, "{len}");
+                let mut o = object(&format!("k{n}"));
+                (o.record.blake3, o.record.size, o.pack) = (blob.sums.blake3, len as u64, blob.pack);
+                engine.commit(vec![o.clone()]).await.unwrap();
+                let body = engine.open_range(&o.record, 0, len as u64).await.unwrap();
+                let (r, back) = body.file.read_exact_at(vec![0u8; len], body.offset).await;
+                r.unwrap();
+                assert!(back == data, "stored bytes of a {len}-byte object in {pieces:?}");
+            }
+        });
     }
 }

@@ -29,6 +29,7 @@ pub use layout::Layout;
 pub use packs::{PackLoc, Packs};
 pub use tmp::TmpBlob;
 
+use crate::ingest::SmallObject;
 use crate::Durability;
 
 /// The blob store of one data directory (shared by all workers).
@@ -166,8 +167,8 @@ impl BlobStore {
     }
 
     /// Appends a small blob to a pack (synced there in `strict` mode).
-    pub async fn append_packed(&self, chunks: &[bytes::Bytes], len: u64) -> io::Result<PackLoc> {
-        self.packs.append(chunks, len).await
+    pub(crate) async fn append_packed(&self, small: SmallObject) -> io::Result<PackLoc> {
+        self.packs.append(small.into_direct()).await
     }
 
     /// Opens a blob for reading: the file holding it and the offset of its first byte there.
@@ -222,6 +223,10 @@ fn sweep_tmp(dir: &Path) -> io::Result<usize> {
 mod tests {
     use super::*;
 
+    fn small(bytes: &'static [u8]) -> SmallObject {
+        SmallObject::gather(vec![bytes::Bytes::from_static(bytes)], bytes.len())
+    }
+
     fn store(durability: Durability) -> (tempfile::TempDir, BlobStore) {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = BlobStore::open(Layout::new(dir.path()), durability).unwrap();
@@ -237,7 +242,7 @@ mod tests {
         let (_dir, store) = store(Durability::Group);
         runtime().block_on(async {
             // A packed blob: its pack is noted, no file blob is.
-            let loc = store.append_packed(&[bytes::Bytes::from_static(b"small")], 5).await.unwrap();
+            let loc = store.append_packed(small(b"small")).await.unwrap();
             assert_eq!(store.packs.take_dirty().into_iter().collect::<Vec<_>>(), vec![loc.pack]);
             store.packs.renote_dirty([loc.pack].into());
             assert!(!store.files_dirty.load(Ordering::Acquire));
@@ -251,7 +256,7 @@ mod tests {
             let tmp = store.create_tmp().await.unwrap();
             tmp.write_all_at(bytes::Bytes::from_static(b"large"), 0).await.unwrap();
             store.publish(tmp, &[7u8; 32]).await.unwrap();
-            store.append_packed(&[bytes::Bytes::from_static(b"again")], 5).await.unwrap();
+            store.append_packed(small(b"again")).await.unwrap();
             assert!(store.files_dirty.load(Ordering::Acquire));
             assert!(store.sync_pending_blocking().unwrap());
             assert!(!store.files_dirty.load(Ordering::Acquire));
@@ -265,7 +270,7 @@ mod tests {
         for durability in [Durability::None, Durability::Strict] {
             let (_dir, store) = store(durability);
             runtime().block_on(async {
-                store.append_packed(&[bytes::Bytes::from_static(b"small")], 5).await.unwrap();
+                store.append_packed(small(b"small")).await.unwrap();
                 let tmp = store.create_tmp().await.unwrap();
                 store.publish(tmp, &[9u8; 32]).await.unwrap();
             });

@@ -47,7 +47,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::prealloc::{trim_unwritten_tail, Preallocator, Stretches};
-use crate::ingest::{aligned_vec, DIRECT_ALIGN};
+use crate::ingest::DIRECT_ALIGN;
 use crate::Durability;
 
 /// A pack stops taking blobs once it holds this many bytes (the last blob may end past it).
@@ -173,11 +173,14 @@ impl Packs {
         loc
     }
 
-    /// Appends a blob made of `chunks` (`len` bytes in all) and returns where it is; in mode
+    /// Appends a blob and returns where it is. `padded` holds its bytes from an aligned address,
+    /// zero-padded to a multiple of [`DIRECT_ALIGN`] (`SmallObject::into_direct`); in mode
     /// `strict` the bytes (and the pack's directory entry) are synced before this returns, in
     /// mode `group` the pack is noted for the index writer's next sync.
-    pub async fn append(&self, chunks: &[Bytes], len: u64) -> io::Result<PackLoc> {
-        let padded = aligned_padded(chunks, len);
+    pub async fn append(&self, padded: Bytes) -> io::Result<PackLoc> {
+        if padded.as_ptr() as usize % DIRECT_ALIGN != 0 || padded.len() % DIRECT_ALIGN != 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "pack append: bytes not aligned for O_DIRECT"));
+        }
         let loc = self.reserve(padded.len() as u64);
         let file = self.write_handle(loc.pack).await?;
         if !padded.is_empty() {
@@ -321,18 +324,6 @@ impl Packs {
     }
 }
 
-/// `chunks` (`len` bytes in all) copied into one buffer that starts at a [`DIRECT_ALIGN`]ed
-/// address and is zero-padded to a multiple of it (what an `O_DIRECT` write needs).
-fn aligned_padded(chunks: &[Bytes], len: u64) -> Bytes {
-    let padded = (len as usize).div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
-    let (mut buf, start) = aligned_vec(padded);
-    for chunk in chunks {
-        buf.extend_from_slice(chunk);
-    }
-    buf.resize(start + padded, 0);
-    Bytes::from(buf).slice(start..)
-}
-
 /// Locks `m`, recovering from a panic elsewhere (the data behind it is a plain set).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -355,6 +346,25 @@ fn parse_pack_name(name: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `pieces` as a pack append takes them: one aligned, zero-padded buffer.
+    fn padded(pieces: &[&[u8]]) -> Bytes {
+        let chunks: Vec<Bytes> = pieces.iter().map(|p| Bytes::copy_from_slice(p)).collect();
+        crate::ingest::SmallObject::gather(chunks, pieces.iter().map(|p| p.len()).sum()).into_direct()
+    }
+
+    #[test]
+    fn a_buffer_not_ready_for_a_direct_write_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().unwrap();
+        let packs = Packs::open(dir.path().to_path_buf(), Durability::None).unwrap();
+        let short = padded(&[b"abc"]).slice(..100);
+        let misplaced = padded(&[&[7u8; 8192]]).slice(1..4097);
+        for bad in [short, misplaced] {
+            let r = rt.block_on(packs.append(bad));
+            assert_eq!(r.map_err(|e| e.kind()), Err(io::ErrorKind::InvalidInput));
+        }
+    }
 
     #[test]
     fn pack_names_round_trip_and_nothing_else_parses() {
@@ -382,30 +392,17 @@ mod tests {
     }
 
     #[test]
-    fn padded_copies_are_aligned_whole_blocks_holding_the_bytes() {
-        for len in [0usize, 1, 4095, 4096, 4097, 65_536 + 7] {
-            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8 + 1).collect();
-            let (a, b) = data.split_at(len / 3);
-            let padded = aligned_padded(&[Bytes::copy_from_slice(a), Bytes::copy_from_slice(b)], len as u64);
-            assert_eq!(padded.as_ptr() as usize % DIRECT_ALIGN, 0, "{len}");
-            assert_eq!(padded.len(), len.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN, "{len}");
-            assert_eq!(&padded[..len], &data[..], "{len}");
-            assert!(padded[len..].iter().all(|&b| b == 0), "{len}");
-        }
-    }
-
-    #[test]
     fn appended_blobs_read_back_where_they_were_put_at_aligned_offsets() {
         let dir = tempfile::tempdir().unwrap();
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().unwrap();
         rt.block_on(async {
             for durability in [Durability::None, Durability::Group, Durability::Strict] {
                 let packs = Packs::open(dir.path().to_path_buf(), durability).unwrap();
-                let a = packs.append(&[Bytes::from_static(b"hello "), Bytes::from_static(b"world")], 11).await.unwrap();
-                let empty = packs.append(&[], 0).await.unwrap();
-                let b = packs.append(&[Bytes::from_static(b"second")], 6).await.unwrap();
+                let a = packs.append(padded(&[b"hello ", b"world"])).await.unwrap();
+                let empty = packs.append(padded(&[])).await.unwrap();
+                let b = packs.append(padded(&[b"second"])).await.unwrap();
                 let big: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
-                let c = packs.append(&[Bytes::from(big.clone())], 5000).await.unwrap();
+                let c = packs.append(padded(&[&big])).await.unwrap();
                 let align = DIRECT_ALIGN as u64;
                 assert_eq!(
                     [a.offset, empty.offset, b.offset, c.offset],
@@ -434,7 +431,7 @@ mod tests {
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().unwrap();
         let packs = Packs::open(dir.path().to_path_buf(), Durability::None).unwrap();
         let data: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8).collect();
-        let loc = rt.block_on(packs.append(&[Bytes::from(data.clone())], data.len() as u64)).unwrap();
+        let loc = rt.block_on(packs.append(padded(&[&data]))).unwrap();
         let path = packs.path(loc.pack);
         // Dropping the store waits for the preallocator to finish what it was asked.
         drop(packs);

@@ -2,8 +2,9 @@
 //! hashing overlaps disk I/O) → tmp file → `fdatasync` per durability mode; objects smaller than
 //! one write window stay in memory and are appended to a pack when published.
 //!
-//! The sink keeps the first [`crate::media::PROBE_PREFIX_BYTES`] of the object (as shared
-//! `Bytes`, no copy) so the caller can sniff the type and probe image dimensions.
+//! The sink keeps the first [`crate::media::PROBE_PREFIX_BYTES`] of the object in one piece so
+//! the caller can sniff the type and probe image dimensions, without a copy of its own: a large
+//! object's head is its first write window, a small object's the buffer its pack write uses.
 
 pub mod digest;
 pub mod hasher;
@@ -14,7 +15,7 @@ pub use digest::{qetag, DigestSet, DigestSums, Digests, QETAG_BLOCK};
 pub use hasher::Hashers;
 pub(crate) use sink::IngestedBytes;
 pub use sink::{IngestSink, Ingested};
-pub(crate) use window::{aligned_vec, DIRECT_ALIGN};
+pub(crate) use window::{SmallObject, DIRECT_ALIGN};
 
 /// A failure while ingesting.
 #[derive(Debug, thiserror::Error)]

@@ -14,12 +14,12 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use monoio::task::JoinHandle;
 
 use super::digest::{DigestSet, DigestSums, Digests};
 use super::hasher::{Hashers, OffloadedDigests, Receiving, MAX_WINDOWS_HASHING, OFFLOAD_AFTER};
-use super::window::{AlignedWindow, DIRECT_ALIGN, WINDOW_BYTES};
+use super::window::{AlignedWindow, SmallObject, DIRECT_ALIGN, WINDOW_BYTES};
 use super::Error;
 use crate::blobs::{BlobStore, TmpBlob};
 use crate::media::PROBE_PREFIX_BYTES;
@@ -29,6 +29,9 @@ use crate::Durability;
 /// Writes allowed in flight per object: enough to keep the disk busy while the worker hashes,
 /// few enough that memory stays flat (each holds one 256 KiB window).
 pub(crate) const MAX_WRITES_IN_FLIGHT: usize = 4;
+
+// A windowed object's head is its first window: it must hold the whole probe prefix.
+const _: () = assert!(PROBE_PREFIX_BYTES <= WINDOW_BYTES);
 
 enum Direct {
     /// Not tried yet (the object has not filled a window).
@@ -64,8 +67,8 @@ pub struct IngestSink {
     received: u64,
     limit: u64,
     inflight: VecDeque<JoinHandle<std::io::Result<()>>>,
-    head: Vec<Bytes>,
-    head_len: usize,
+    /// A windowed object's first bytes: its first window, shared with that window's write.
+    head: Bytes,
     stats: std::sync::Arc<Stats>,
 }
 
@@ -75,14 +78,15 @@ pub struct Ingested {
     pub(crate) bytes: IngestedBytes,
     /// Its digests.
     pub sums: DigestSums,
-    /// The first bytes of the object (up to `PROBE_PREFIX_BYTES`).
+    /// The first bytes of the object (up to `PROBE_PREFIX_BYTES`), a view of bytes the sink
+    /// holds anyway (no copy of their own).
     pub head: Bytes,
 }
 
 /// Where an ingested object's bytes are.
 pub(crate) enum IngestedBytes {
     /// Smaller than one window: in memory (published into a pack).
-    InMemory(Vec<Bytes>),
+    InMemory(SmallObject),
     /// A tmp file, synced per the durability mode (published by rename).
     Tmp(TmpBlob),
 }
@@ -112,8 +116,7 @@ impl IngestSink {
             received: 0,
             limit,
             inflight: VecDeque::with_capacity(MAX_WRITES_IN_FLIGHT),
-            head: Vec::new(),
-            head_len: 0,
+            head: Bytes::new(),
             stats,
         }
     }
@@ -146,11 +149,6 @@ impl IngestSink {
         }
         if let Some(digests) = &mut self.digests {
             digests.update(&chunk);
-        }
-        if self.head_len < PROBE_PREFIX_BYTES {
-            let take = chunk.len().min(PROBE_PREFIX_BYTES - self.head_len);
-            self.head.push(chunk.slice(..take));
-            self.head_len += take;
         }
         self.received += len;
         self.stats.add_bytes_ingested(len);
@@ -203,6 +201,10 @@ impl IngestSink {
         }
         let data = self.window.take();
         let offset = self.window_offset;
+        if offset == 0 {
+            // Every windowed object fills its first window, which holds the whole probe prefix.
+            self.head = data.slice(..data.len().min(PROBE_PREFIX_BYTES));
+        }
         self.window_offset += data.len() as u64;
         let file = match &self.direct {
             Direct::Open(f) => f.clone(),
@@ -253,12 +255,13 @@ impl IngestSink {
     /// Finishes the digests; a windowed object's writes are completed and synced per the
     /// durability mode, a small one stays in memory.
     pub async fn finish(mut self) -> Result<Ingested, Error> {
-        let head = self.take_head();
         if !self.windowed {
-            let chunks = std::mem::take(&mut self.small);
+            let small = SmallObject::gather(std::mem::take(&mut self.small), self.small_len);
+            let head = small.bytes().slice(..self.small_len.min(PROBE_PREFIX_BYTES));
             let sums = self.finish_digests().await?;
-            return Ok(Ingested { bytes: IngestedBytes::InMemory(chunks), sums, head });
+            return Ok(Ingested { bytes: IngestedBytes::InMemory(small), sums, head });
         }
+        let head = std::mem::take(&mut self.head);
         let rest = self.window.take();
         if !rest.is_empty() {
             let offset = self.window_offset;
@@ -295,20 +298,5 @@ impl IngestSink {
         }
         let sums = self.finish_digests().await?;
         Ok(Ingested { bytes: IngestedBytes::Tmp(tmp), sums, head })
-    }
-
-    /// The first bytes of the object, in one piece.
-    fn take_head(&mut self) -> Bytes {
-        match self.head.len() {
-            0 => Bytes::new(),
-            1 => self.head.pop().unwrap_or_default(),
-            _ => {
-                let mut b = BytesMut::with_capacity(self.head_len);
-                for part in &self.head {
-                    b.extend_from_slice(part);
-                }
-                b.freeze()
-            }
-        }
     }
 }
