@@ -178,7 +178,7 @@ impl Packs {
     /// `strict` the bytes (and the pack's directory entry) are synced before this returns, in
     /// mode `group` the pack is noted for the index writer's next sync.
     pub async fn append(&self, padded: Bytes) -> io::Result<PackLoc> {
-        if padded.as_ptr() as usize % DIRECT_ALIGN != 0 || padded.len() % DIRECT_ALIGN != 0 {
+        if !(padded.as_ptr() as usize).is_multiple_of(DIRECT_ALIGN) || !padded.len().is_multiple_of(DIRECT_ALIGN) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "pack append: bytes not aligned for O_DIRECT"));
         }
         let loc = self.reserve(padded.len() as u64);
