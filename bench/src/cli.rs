@@ -55,9 +55,10 @@ pub struct LoadArgs {
     /// Socket timeout per read or write, seconds.
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
-    /// Overwrite the first 16 bytes of each request's content with (connection, request number),
-    /// so no two uploaded files are equal (by default each connection repeats its body, as wrk
-    /// does). Costs nothing: the stamp is a separate iovec.
+    /// Overwrite the first 16 bytes of each request's content with (a random id of this run,
+    /// connection, request number), so no two uploaded files are equal, even over several runs
+    /// against one server (by default each connection repeats its body, as wrk does). Costs
+    /// nothing: the stamp is a separate iovec.
     #[arg(long)]
     pub unique_bodies: bool,
 }

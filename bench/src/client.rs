@@ -24,8 +24,9 @@ pub struct Conn {
     reader: ResponseReader,
     head: Vec<u8>,
     seq: u64,
-    /// Stamp each request's content with (connection, sequence) so no two files are equal.
-    unique: bool,
+    /// Stamp each request's content with (this run id, connection, sequence) so no two files
+    /// are equal, in this run or any other.
+    unique: Option<u32>,
     stamp: [u8; STAMP_LEN],
 }
 
@@ -41,14 +42,15 @@ impl Conn {
             reader: ResponseReader::new(),
             head: Vec::with_capacity(512),
             seq: 0,
-            unique: false,
+            unique: None,
             stamp: [0; STAMP_LEN],
         }
     }
 
-    /// Makes every request's content unique (see [`stamp`]).
-    pub fn set_unique(&mut self, unique: bool) {
-        self.unique = unique;
+    /// Makes every request's content unique, with `run` identifying this load run (see
+    /// [`stamp`]); `None` repeats the body.
+    pub fn set_unique(&mut self, run: Option<u32>) {
+        self.unique = run;
     }
 
     /// Payload bytes (S) each successful request delivers.
@@ -88,8 +90,13 @@ impl Conn {
         self.seq += 1;
         self.tmpl.write_head(self.id, self.seq, &mut self.head);
         let stream = self.stream.as_mut().expect("connected above");
-        let stamp_len = if self.unique && self.tmpl.payload_len() >= STAMP_LEN as u64 { STAMP_LEN } else { 0 };
-        self.stamp = stamp(self.id, self.seq);
+        let stamp_len = match self.unique {
+            Some(run) if self.tmpl.payload_len() >= STAMP_LEN as u64 => {
+                self.stamp = stamp(run, self.id, self.seq);
+                STAMP_LEN
+            }
+            _ => 0,
+        };
         if let Err(e) = write_request(stream, &self.head, self.tmpl.segments(), &self.stamp[..stamp_len]) {
             self.stream = None;
             return Err(format!("write: {e}"));
@@ -229,7 +236,7 @@ mod tests {
 
     #[test]
     fn stamp_replaces_the_start_of_the_content() {
-        let s = stamp(3, 9);
+        let s = stamp(0xfeed, 3, 9);
         for (len, max) in [(16, usize::MAX), (64 << 10, 5), ((2 << 20) + 1, usize::MAX)] {
             let (got, want, _) = run_stamped(len, max, &s);
             assert_eq!(got, want);

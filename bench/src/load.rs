@@ -68,13 +68,14 @@ fn build_conns(cfg: &LoadConfig) -> Result<Vec<Conn>> {
     let size = usize::try_from(cfg.size)?;
     let share = cfg.size.saturating_mul(cfg.connections as u64) > MAX_BODY_MEMORY;
     let shared = share.then(|| random_body(size, cfg.seed));
+    let run = cfg.unique_bodies.then(rand::random::<u32>);
     Ok((0..cfg.connections)
         .map(|i| {
             let seed = cfg.seed.wrapping_add(i as u64);
             let body = shared.clone().unwrap_or_else(|| random_body(size, seed));
             let tmpl = RequestTemplate::new(cfg.shape, &cfg.target.host_header, body, boundary(seed));
             let mut c = Conn::new(i, cfg.target.clone(), cfg.shape, tmpl, cfg.timeout);
-            c.set_unique(cfg.unique_bodies);
+            c.set_unique(run);
             c
         })
         .collect())

@@ -35,10 +35,13 @@ pub fn random_body(len: usize, seed: u64) -> Arc<[u8]> {
 /// Bytes at the start of the content that `--unique-bodies` overwrites per request.
 pub const STAMP_LEN: usize = 16;
 
-/// The per-request stamp: connection and sequence number, little-endian.
-pub fn stamp(conn: usize, n: u64) -> [u8; STAMP_LEN] {
+/// The per-request stamp: a run id, the connection and the sequence number, little-endian.
+/// The run id (random per load run) keeps a second run against the same server from repeating
+/// the first run's bodies, which a deduplicating server would store for free.
+pub fn stamp(run: u32, conn: usize, n: u64) -> [u8; STAMP_LEN] {
     let mut s = [0u8; STAMP_LEN];
-    s[..8].copy_from_slice(&(conn as u64).to_le_bytes());
+    s[..4].copy_from_slice(&run.to_le_bytes());
+    s[4..8].copy_from_slice(&(conn as u32).to_le_bytes());
     s[8..].copy_from_slice(&n.to_le_bytes());
     s
 }
@@ -126,6 +129,16 @@ pub fn multipart_frame(boundary: &str, field: &str, filename: &str) -> (Vec<u8>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stamps_differ_by_run_connection_and_request() {
+        let base = stamp(7, 3, 9);
+        assert_eq!(base, stamp(7, 3, 9));
+        for other in [stamp(8, 3, 9), stamp(7, 4, 9), stamp(7, 3, 10)] {
+            assert_ne!(base, other);
+        }
+        assert_eq!(&base[..4], &7u32.to_le_bytes());
+    }
 
     fn whole_body(t: &RequestTemplate) -> Vec<u8> {
         t.segments().concat()
