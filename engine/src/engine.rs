@@ -386,9 +386,8 @@ mod tests {
 
     #[test]
     fn the_head_is_the_objects_first_bytes_and_the_stored_bytes_are_whole_however_they_arrived() {
-        use crate::ingest::DigestSet;
+        use crate::ingest::{DigestSet, WINDOW_BYTES as WINDOW};
         use crate::media::PROBE_PREFIX_BYTES;
-        const WINDOW: usize = 256 * 1024;
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().unwrap();
         let (_dir, engine) = open(Durability::None);
         // (object size, sizes of the pieces it arrives in; the last piece takes the rest)

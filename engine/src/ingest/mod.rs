@@ -15,6 +15,8 @@ pub use digest::{qetag, DigestSet, DigestSums, Digests, QETAG_BLOCK};
 pub use hasher::Hashers;
 pub(crate) use sink::IngestedBytes;
 pub use sink::{IngestSink, Ingested};
+#[cfg(test)]
+pub(crate) use window::WINDOW_BYTES;
 pub(crate) use window::{SmallObject, DIRECT_ALIGN};
 
 /// A failure while ingesting.
