@@ -56,6 +56,10 @@ pub struct EngineConfig {
     pub media_threads: usize,
     /// Jobs that may wait for the media pool before previews are skipped.
     pub media_queue: usize,
+    /// Bytes of small objects (at most [`crate::ingest::SMALL_OBJECT_MAX_BYTES`] each) that all
+    /// uploads together may hold in memory until they are packed; past it, a small object is
+    /// written to a tmp file like a large one.
+    pub small_objects_memory: u64,
 }
 
 impl EngineConfig {
@@ -67,6 +71,7 @@ impl EngineConfig {
             index: IndexBackend::Rocks,
             media_threads: 1,
             media_queue: 64,
+            small_objects_memory: crate::ingest::DEFAULT_SMALL_OBJECTS_MEMORY,
         }
     }
 }

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::blobs::{BlobStore, Layout, PackLoc};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorClass, Result};
+use crate::full_gate::FullGate;
 use crate::http::FileBody;
 use crate::index::keys::{self, MAX_BUCKET_BYTES, MAX_KEY_BYTES};
 use crate::index::mem::MemIndex;
@@ -17,7 +18,7 @@ use crate::index::records::{self, BlobRecord, FileRecord};
 use crate::index::rocks::RocksIndex;
 use crate::index::writer::{DataSync, IndexWriter};
 use crate::index::{Batch, Cf, Index};
-use crate::ingest::{DigestSet, DigestSums, Hashers, IngestSink, Ingested, IngestedBytes};
+use crate::ingest::{DigestSet, DigestSums, Hashers, IngestSink, Ingested, IngestedBytes, MemoryBudget};
 use crate::media::BlockingPool;
 use crate::stats::Stats;
 use crate::{EngineConfig, IndexBackend};
@@ -71,6 +72,8 @@ pub struct Engine {
     writer: IndexWriter,
     media: BlockingPool,
     hashers: Hashers,
+    small_objects: MemoryBudget,
+    full: FullGate,
     stats: Arc<Stats>,
     swept_tmp: usize,
 }
@@ -107,6 +110,8 @@ impl Engine {
             writer,
             media: BlockingPool::new(cfg.media_threads.max(1), cfg.media_queue.max(1)),
             hashers: Hashers::new(crate::ingest::hasher::default_threads()),
+            small_objects: MemoryBudget::new(cfg.small_objects_memory),
+            full: FullGate::default(),
             stats,
             swept_tmp,
         })
@@ -151,7 +156,7 @@ impl Engine {
 
     /// Starts receiving an object of at most `limit` bytes.
     pub async fn begin_ingest(&self, digests: DigestSet, limit: u64) -> Result<IngestSink> {
-        Ok(IngestSink::new(&self.store, &self.hashers, digests, limit, self.stats.clone()))
+        Ok(IngestSink::new(&self.store, &self.hashers, digests, limit, self.small_objects.charge(), self.stats.clone()))
     }
 
     /// Stores bytes already in memory (small objects such as previews).
@@ -168,13 +173,32 @@ impl Engine {
     /// are there (a future GC must remove the record before the bytes). Without a record the
     /// bytes are (re)published: renaming over an orphan with the same name replaces identical
     /// bytes; a pack append lands in fresh space.
+    /// While the store is full, new bytes are refused here before they are written, but for a
+    /// probe now and then (`full_gate.rs`).
     pub async fn publish(&self, ingested: Ingested) -> Result<PublishedBlob> {
         let b3 = ingested.sums.blake3;
         let deduplicated = self.index.get(Cf::Blobs, &b3)?.is_some();
+        if !deduplicated && !self.full.admit() {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "storage full: new bytes are refused until space is back",
+            )));
+        }
+        let result = self.publish_bytes(ingested, deduplicated).await;
+        if let Err(e) = &result {
+            if e.class() == ErrorClass::Full {
+                self.full.close();
+            }
+        }
+        result
+    }
+
+    async fn publish_bytes(&self, ingested: Ingested, deduplicated: bool) -> Result<PublishedBlob> {
+        let b3 = ingested.sums.blake3;
         let mut pack = None;
         match ingested.bytes {
             _ if deduplicated => {}
-            IngestedBytes::InMemory(small) => {
+            IngestedBytes::InMemory { small, .. } => {
                 let started = std::time::Instant::now();
                 pack = Some(self.store.append_packed(small).await?);
                 if self.store.durability() == crate::Durability::Strict {
@@ -241,6 +265,11 @@ impl Engine {
                 Ok(batch)
             })
             .await;
+        match &result {
+            Ok(()) => self.full.open(),
+            Err(crate::index::Error::Full(_)) => self.full.close(),
+            Err(_) => {}
+        }
         match result {
             Ok(()) => Ok(stored),
             Err(crate::index::Error::Conflict(msg)) if msg.starts_with("exists:") => {
@@ -386,8 +415,8 @@ mod tests {
 
     #[test]
     fn the_head_is_the_objects_first_bytes_and_the_stored_bytes_are_whole_however_they_arrived() {
-        use crate::ingest::{DigestSet, WINDOW_BYTES as WINDOW};
-        use crate::media::PROBE_PREFIX_BYTES;
+        use crate::ingest::{SMALL_OBJECT_MAX_BYTES, WINDOW_BYTES as WINDOW};
+        const SMALL: usize = SMALL_OBJECT_MAX_BYTES as usize;
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().unwrap();
         let (_dir, engine) = open(Durability::None);
         // (object size, sizes of the pieces it arrives in; the last piece takes the rest)
@@ -400,30 +429,87 @@ mod tests {
             (WINDOW, &[WINDOW - 5]),
             (WINDOW + 1, &[3, 70_000, 70_000]),
             (3 * WINDOW + 5, &[65_536, 1, 200_000, 300_001]),
+            (SMALL, &[WINDOW, 1, WINDOW]),
+            (SMALL + 1, &[SMALL]),
+            (SMALL + 1, &[3, SMALL - 10]),
+            (3 * SMALL + 5, &[65_536, 1, 2 * SMALL]),
         ];
         rt.block_on(async {
             for (n, &(len, pieces)) in shapes.iter().enumerate() {
-                let data: Vec<u8> = (0..len).map(|i| (i * 7 + n) as u8).collect();
-                let mut sink = engine.begin_ingest(DigestSet::default(), u64::MAX).await.unwrap();
-                let mut at = 0;
-                for &piece in pieces.iter().chain(std::iter::once(&usize::MAX)) {
-                    let end = at + piece.min(len - at);
-                    sink.write(bytes::Bytes::copy_from_slice(&data[at..end])).await.unwrap();
-                    at = end;
-                }
-                let ingested = sink.finish().await.unwrap();
-                let want_head = &data[..len.min(PROBE_PREFIX_BYTES)];
-                assert!(&ingested.head[..] == want_head, "head of a {len}-byte object in {pieces:?}");
+                let data = test_bytes(len, n);
+                let ingested = ingest_in_pieces(&engine, &data, pieces).await;
+                assert_eq!(ingested.in_memory().is_some(), len <= SMALL, "{len}");
                 let blob = engine.publish(ingested).await.unwrap();
-                assert_eq!(blob.pack.is_some(), len < WINDOW, "{len}");
-                let mut o = object(&format!("k{n}"));
-                (o.record.blake3, o.record.size, o.pack) = (blob.sums.blake3, len as u64, blob.pack);
-                engine.commit(vec![o.clone()]).await.unwrap();
-                let body = engine.open_range(&o.record, 0, len as u64).await.unwrap();
-                let (r, back) = body.file.read_exact_at(vec![0u8; len], body.offset).await;
-                r.unwrap();
-                assert!(back == data, "stored bytes of a {len}-byte object in {pieces:?}");
+                assert_eq!(blob.pack.is_some(), len <= SMALL, "{len}");
+                assert_stored(&engine, &format!("k{n}"), &blob, &data).await;
             }
         });
+        assert_eq!(engine.small_objects.held(), 0, "every charge was given back");
+    }
+
+    #[test]
+    fn small_objects_past_the_memory_budget_go_to_tmp_files_and_lose_nothing() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = EngineConfig::new(dir.path());
+        (cfg.index, cfg.durability, cfg.small_objects_memory) = (IndexBackend::Memory, Durability::None, 100_000);
+        let engine = Engine::open(&cfg).unwrap();
+        rt.block_on(async {
+            let (a, b) = (test_bytes(70_000, 1), test_bytes(40_000, 2));
+            // `a` holds 70 000 bytes of the budget while `b` arrives: b's first 20 000 fit
+            // (90 000), its next 20 000 would not (110 000), so b goes to a tmp file.
+            let mut sink_a = engine.begin_ingest(DigestSet::default(), u64::MAX).await.unwrap();
+            sink_a.write(bytes::Bytes::copy_from_slice(&a)).await.unwrap();
+            let ingested_b = ingest_in_pieces(&engine, &b, &[20_000]).await;
+            assert!(ingested_b.in_memory().is_none(), "past the budget");
+            let ingested_a = sink_a.finish().await.unwrap();
+            assert!(ingested_a.in_memory().is_some());
+            assert_eq!(engine.small_objects.held(), 70_000, "b gave its charge back");
+            let blob_b = engine.publish(ingested_b).await.unwrap();
+            let blob_a = engine.publish(ingested_a).await.unwrap();
+            assert!(blob_a.pack.is_some() && blob_b.pack.is_none());
+            assert_stored(&engine, "a", &blob_a, &a).await;
+            assert_stored(&engine, "b", &blob_b, &b).await;
+            assert_eq!(engine.small_objects.held(), 0);
+            // The whole budget, exactly, is there again.
+            let c = test_bytes(100_000, 3);
+            let ingested_c = ingest_in_pieces(&engine, &c, &[50_000]).await;
+            assert!(ingested_c.in_memory().is_some(), "N fits");
+            drop(ingested_c);
+            let d = test_bytes(100_001, 4);
+            assert!(ingest_in_pieces(&engine, &d, &[50_000]).await.in_memory().is_none(), "N + 1 does not");
+        });
+    }
+
+    fn test_bytes(len: usize, salt: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + salt) as u8).collect()
+    }
+
+    /// Ingests `data` in pieces of the given sizes (the last piece takes the rest) and checks
+    /// the head the sink gives back.
+    async fn ingest_in_pieces(engine: &Engine, data: &[u8], pieces: &[usize]) -> Ingested {
+        let len = data.len();
+        let mut sink = engine.begin_ingest(DigestSet::default(), u64::MAX).await.unwrap();
+        let mut at = 0;
+        for &piece in pieces.iter().chain(std::iter::once(&usize::MAX)) {
+            let end = at + piece.min(len - at);
+            sink.write(bytes::Bytes::copy_from_slice(&data[at..end])).await.unwrap();
+            at = end;
+        }
+        let ingested = sink.finish().await.unwrap();
+        let want_head = &data[..len.min(crate::media::PROBE_PREFIX_BYTES)];
+        assert!(&ingested.head[..] == want_head, "head of a {len}-byte object in {pieces:?}");
+        ingested
+    }
+
+    /// Commits `blob` under `key` and checks that reading it back gives `data`.
+    async fn assert_stored(engine: &Engine, key: &str, blob: &PublishedBlob, data: &[u8]) {
+        let mut o = object(key);
+        (o.record.blake3, o.record.size, o.pack) = (blob.sums.blake3, data.len() as u64, blob.pack);
+        engine.commit(vec![o.clone()]).await.unwrap();
+        let body = engine.open_range(&o.record, 0, data.len() as u64).await.unwrap();
+        let (r, back) = body.file.read_exact_at(vec![0u8; data.len()], body.offset).await;
+        r.unwrap();
+        assert!(back == data, "stored bytes of {key} ({} bytes)", data.len());
     }
 }

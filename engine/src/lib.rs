@@ -14,6 +14,7 @@ pub mod blobs;
 mod config;
 mod engine;
 pub mod error;
+mod full_gate;
 pub mod http;
 pub mod index;
 pub mod ingest;

@@ -17,6 +17,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use monoio::task::JoinHandle;
 
+use super::budget::{Charge, SMALL_OBJECT_MAX_BYTES};
 use super::digest::{DigestSet, DigestSums, Digests};
 use super::hasher::{Hashers, OffloadedDigests, Receiving, MAX_WINDOWS_HASHING, OFFLOAD_AFTER};
 use super::window::{AlignedWindow, SmallObject, DIRECT_ALIGN, WINDOW_BYTES};
@@ -48,10 +49,13 @@ pub struct IngestSink {
     /// Created when the object outgrows one window.
     tmp: Option<TmpBlob>,
     direct: Direct,
-    /// Chunks of an object that has not yet outgrown one window (written at `finish`).
+    /// Chunks of an object that is still small (packed at `finish`).
     small: Vec<Bytes>,
     small_len: usize,
-    /// The object outgrew one window: its bytes go through aligned windows.
+    /// What `small` holds against the shared memory budget (`None` once windowed).
+    charge: Option<Charge>,
+    /// The object outgrew [`SMALL_OBJECT_MAX_BYTES`] or the memory budget: its bytes go through
+    /// aligned windows into a tmp file.
     windowed: bool,
     window: AlignedWindow,
     /// File offset of the window's first byte.
@@ -83,10 +87,26 @@ pub struct Ingested {
     pub head: Bytes,
 }
 
+impl Ingested {
+    /// All of the object's bytes when it was small enough to be kept in memory (a preview can
+    /// then be rendered without reading the blob back).
+    pub fn in_memory(&self) -> Option<&Bytes> {
+        match &self.bytes {
+            IngestedBytes::InMemory { small, .. } => Some(small.bytes()),
+            IngestedBytes::Tmp(_) => None,
+        }
+    }
+}
+
 /// Where an ingested object's bytes are.
 pub(crate) enum IngestedBytes {
-    /// Smaller than one window: in memory (published into a pack).
-    InMemory(SmallObject),
+    /// Small: in memory (published into a pack), charged to the memory budget until dropped.
+    InMemory {
+        /// The bytes.
+        small: SmallObject,
+        /// Given back when the bytes are (after the pack write).
+        _charge: Charge,
+    },
     /// A tmp file, synced per the durability mode (published by rename).
     Tmp(TmpBlob),
 }
@@ -97,6 +117,7 @@ impl IngestSink {
         hashers: &Hashers,
         set: DigestSet,
         limit: u64,
+        charge: Charge,
         stats: std::sync::Arc<Stats>,
     ) -> Self {
         Self {
@@ -105,6 +126,7 @@ impl IngestSink {
             direct: if store.direct_io() { Direct::Untried } else { Direct::Unavailable },
             small: Vec::new(),
             small_len: 0,
+            charge: Some(charge),
             windowed: false,
             window: AlignedWindow::new(),
             window_offset: 0,
@@ -153,17 +175,21 @@ impl IngestSink {
         self.received += len;
         self.stats.add_bytes_ingested(len);
         if !self.windowed {
-            if self.small_len + chunk.len() < WINDOW_BYTES {
+            let stays_small = self.small_len as u64 + len <= SMALL_OBJECT_MAX_BYTES
+                && self.charge.as_mut().is_some_and(|c| c.grow(len));
+            if stays_small {
                 self.small_len += chunk.len();
                 self.small.push(chunk);
                 return Ok(());
             }
-            // The object outgrows one window: from here on its bytes go through windows.
+            // Too large to pack, or the memory budget is spent: from here on the object's
+            // bytes go through windows into a tmp file.
             self.tmp = Some(self.store.create_tmp().await?);
             self.windowed = true;
             for piece in std::mem::take(&mut self.small) {
                 self.fill_window(&piece).await?;
             }
+            self.charge = None;
         }
         self.fill_window(&chunk).await
     }
@@ -202,7 +228,7 @@ impl IngestSink {
         let data = self.window.take();
         let offset = self.window_offset;
         if offset == 0 {
-            // Every windowed object fills its first window, which holds the whole probe prefix.
+            // A full first window holds the whole probe prefix.
             self.head = data.slice(..data.len().min(PROBE_PREFIX_BYTES));
         }
         self.window_offset += data.len() as u64;
@@ -259,10 +285,17 @@ impl IngestSink {
             let small = SmallObject::gather(std::mem::take(&mut self.small), self.small_len);
             let head = small.bytes().slice(..self.small_len.min(PROBE_PREFIX_BYTES));
             let sums = self.finish_digests().await?;
-            return Ok(Ingested { bytes: IngestedBytes::InMemory(small), sums, head });
+            let charge =
+                self.charge.take().ok_or_else(|| std::io::Error::other("ingest sink: small object uncharged"))?;
+            return Ok(Ingested { bytes: IngestedBytes::InMemory { small, _charge: charge }, sums, head });
         }
-        let head = std::mem::take(&mut self.head);
         let rest = self.window.take();
+        // An object windowed for want of memory budget may end inside its first window.
+        let head = if self.window_offset == 0 {
+            rest.slice(..rest.len().min(PROBE_PREFIX_BYTES))
+        } else {
+            std::mem::take(&mut self.head)
+        };
         if !rest.is_empty() {
             let offset = self.window_offset;
             let aligned = rest.len() / DIRECT_ALIGN * DIRECT_ALIGN;

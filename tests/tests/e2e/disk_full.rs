@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use sluice_api::contracts::weidu::INSUFFICIENT_STORAGE;
+use sluice_engine::ingest::SMALL_OBJECT_MAX_BYTES;
 use sluice_tests::{assert_weidu_error, rocks_opts, wait_until, TestServer};
 
 /// Size of the test's filesystem: a few dozen 1 MiB uploads.
@@ -125,7 +126,8 @@ fn a_full_disk_refuses_uploads_with_507_and_recovers_when_space_is_back() {
 
     // Large objects (tmp files) until the disk is full, then small ones (pack appends) into
     // what is left, then index-only writes.
-    let large = fill(&s, "large", 200, &mut stored, |i| body(i, 1 << 20));
+    let large_len = SMALL_OBJECT_MAX_BYTES as usize + 65_536;
+    let large = fill(&s, "large", 200, &mut stored, |i| body(i, large_len));
     assert!(large > 2, "only {large} MiB-sized uploads fitted in {FS_MIB} MiB");
     fill(&s, "small", 5000, &mut stored, |i| body(100_000 + i, 30_000));
     let mut dedup_refused = false;
@@ -141,8 +143,11 @@ fn a_full_disk_refuses_uploads_with_507_and_recovers_when_space_is_back() {
     assert_all_readable(&s, &stored);
 
     // Space back: uploads are taken again (RocksDB resumes writes on its own, shortly after).
+    // A small upload (a pack append): before the engine refused new bytes while full, every
+    // refused retry appended its bytes to the pack anyway, refilling the disk before RocksDB
+    // could resume, and this never recovered.
     fs.resize(FS_MIB * 4);
-    let fresh = body(777_777, 1 << 20);
+    let fresh = body(777_777, 30_000);
     let mut attempt = 0;
     let recovered = wait_until(Duration::from_secs(20), || {
         attempt += 1;

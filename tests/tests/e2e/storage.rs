@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use sluice_engine::ingest::SMALL_OBJECT_MAX_BYTES;
 use sluice_tests::qetag::{qetag, Qetag};
 use sluice_tests::{assert_envelope, assert_file_info, rocks_opts, weidu_url, Multipart, TestServer, TASK, USER};
 
@@ -50,8 +51,8 @@ fn in_pack(len: usize) -> u64 {
 #[test]
 fn large_identical_bytes_get_one_blob_file() {
     let s = TestServer::start_with(rocks_opts(), |_| {});
-    // Over one 256 KiB write window: a file of its own under blobs/.
-    let mut data = vec![0u8; 700_000];
+    // Over the largest packed object: a file of its own under blobs/.
+    let mut data = vec![0u8; SMALL_OBJECT_MAX_BYTES as usize + 200_000];
     blake3::Hasher::new().update(b"dedup-large").finalize_xof().fill(&mut data);
     for name in ["x.bin", "y.bin"] {
         let fi = assert_envelope(&s.upload_ok(&[(name, &data)], USER, TASK))[0].clone();

@@ -85,7 +85,7 @@ pub async fn handle_upload(state: &AppState, req: &mut Request<'_>) -> Result<Re
         let (stem, extension) = split_extension(&name);
         let mime = media::sniff_mime(&ingested.head, extension);
         let image = media::probe_image(&ingested.head);
-        let head = ingested.head.clone();
+        let in_memory = ingested.in_memory().cloned();
         let blob = engine.publish(ingested).await?;
 
         let id = new_id();
@@ -94,7 +94,7 @@ pub async fn handle_upload(state: &AppState, req: &mut Request<'_>) -> Result<Re
         let preview_key = format!("{dir}/{stem}_preview.jpg");
         let preview = match image {
             Some(info) if matches!(info.format, ImageFormat::Jpeg | ImageFormat::Png) => {
-                make_preview(state, &blob, head).await
+                make_preview(state, &blob, in_memory).await
             }
             _ => None,
         };
@@ -166,17 +166,24 @@ pub async fn handle_upload(state: &AppState, req: &mut Request<'_>) -> Result<Re
 
 /// Renders and stores a preview of an image blob on the media pool; `None` when the pool is
 /// saturated or too slow ([`PREVIEW_WAIT`]), the image is too large (bomb guard) or does not
-/// decode — the upload itself still succeeds, with `has_pre_img = false`. `head` is the
-/// image's first bytes: when they are all of it the preview is rendered from memory,
-/// otherwise from the blob's file.
-async fn make_preview(state: &AppState, source: &PublishedBlob, head: bytes::Bytes) -> Option<PublishedBlob> {
+/// decode — the upload itself still succeeds, with `has_pre_img = false`. `in_memory` is the
+/// whole image when the engine kept it in memory (small objects): the preview is then rendered
+/// from it, otherwise from the blob's file.
+async fn make_preview(
+    state: &AppState,
+    source: &PublishedBlob,
+    in_memory: Option<bytes::Bytes>,
+) -> Option<PublishedBlob> {
     let spec = PreviewSpec::default();
-    let whole_in_memory = head.len() as u64 == source.sums.len;
-    let path = if whole_in_memory { None } else { Some(state.engine.blob_file(source).ok()??) };
+    let path = match in_memory {
+        Some(_) => None,
+        None => Some(state.engine.blob_file(source).ok()??),
+    };
     let job = state.engine.media_pool().run_within(
-        move || match &path {
-            None => media::render_preview(&head, &spec),
-            Some(path) => media::render_preview_file(path, &spec),
+        move || match (&in_memory, &path) {
+            (Some(bytes), _) => media::render_preview(bytes, &spec),
+            (None, Some(path)) => media::render_preview_file(path, &spec),
+            (None, None) => Ok(None),
         },
         PREVIEW_WAIT,
     );
