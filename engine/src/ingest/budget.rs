@@ -6,8 +6,10 @@
 //! through a tmp file (docs/benchmarks.md). Held bytes are charged here; an object that cannot
 //! get its next chunk charged goes the large objects' way (a tmp file written through aligned
 //! windows) and gives its charge back, so memory stays bounded however many uploads run at once.
-//! The charge follows the bytes until the object is published or dropped (a view of its first
-//! bytes kept longer by the caller is not counted).
+//! The charge follows the bytes until the object is published or dropped. It counts the
+//! object's bytes, not the buffers they are views of (a chunk may share a larger read buffer),
+//! nor a view of the first bytes that the caller keeps longer: the bound is on what uploads
+//! hold, not an exact account of the allocator.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
