@@ -2,6 +2,7 @@
 //! aspect ratio kept and is never upscaled; GIF gets its dimensions but no preview; bytes that
 //! only claim to be an image get neither, and the upload still succeeds.
 
+use sluice_engine::ingest::SMALL_OBJECT_MAX_BYTES;
 use sluice_tests::media::{gif, jpeg, jpeg_dims, png};
 use sluice_tests::{assert_envelope, assert_file_info, Multipart, TestServer, TASK, USER};
 
@@ -31,6 +32,19 @@ fn png_gets_dimensions_and_a_preview() {
     assert_eq!(fi["mime_type"], "image/png");
     assert_eq!((fi["width"].as_u64(), fi["height"].as_u64()), (Some(600), Some(300)));
     assert_preview(&s, &fi, (400, 200));
+}
+
+#[test]
+fn previews_come_from_memory_for_packed_images_and_from_the_blob_file_for_larger_ones() {
+    let s = TestServer::start(|_| {});
+    // The PNGs are uncompressed: 3 bytes a pixel. One packed (in memory when its preview is
+    // made), one over the packing limit (a file of its own, read back for the preview).
+    for (w, h, packed) in [(500u32, 300u32, true), (800, 600, false)] {
+        let data = png(w, h);
+        assert_eq!(data.len() as u64 <= SMALL_OBJECT_MAX_BYTES, packed, "{} bytes", data.len());
+        let fi = upload_image(&s, &format!("p{w}.png"), "image/png", &data);
+        assert_preview(&s, &fi, (400, (400 * h / w) as u16));
+    }
 }
 
 #[test]

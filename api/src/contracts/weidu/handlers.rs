@@ -174,16 +174,20 @@ async fn make_preview(
     source: &PublishedBlob,
     in_memory: Option<bytes::Bytes>,
 ) -> Option<PublishedBlob> {
+    /// Where the image's bytes are read from.
+    enum Image {
+        Memory(bytes::Bytes),
+        File(std::path::PathBuf),
+    }
     let spec = PreviewSpec::default();
-    let path = match in_memory {
-        Some(_) => None,
-        None => Some(state.engine.blob_file(source).ok()??),
+    let image = match in_memory {
+        Some(bytes) => Image::Memory(bytes),
+        None => Image::File(state.engine.blob_file(source).ok()??),
     };
     let job = state.engine.media_pool().run_within(
-        move || match (&in_memory, &path) {
-            (Some(bytes), _) => media::render_preview(bytes, &spec),
-            (None, Some(path)) => media::render_preview_file(path, &spec),
-            (None, None) => Ok(None),
+        move || match &image {
+            Image::Memory(bytes) => media::render_preview(bytes, &spec),
+            Image::File(path) => media::render_preview_file(path, &spec),
         },
         PREVIEW_WAIT,
     );
