@@ -173,6 +173,7 @@ impl Engine {
     /// are there (a future GC must remove the record before the bytes). Without a record the
     /// bytes are (re)published: renaming over an orphan with the same name replaces identical
     /// bytes; a pack append lands in fresh space.
+    ///
     /// While the store is full, new bytes are refused here before they are written, but for a
     /// probe now and then (`full_gate.rs`).
     pub async fn publish(&self, ingested: Ingested) -> Result<PublishedBlob> {
