@@ -111,6 +111,18 @@ pub fn spawn(config: Config, opts: SpawnOptions) -> Result<ServerHandle, StartEr
     if engine.swept_tmp_files() > 0 {
         tracing::info!(files = engine.swept_tmp_files(), "removed leftover tmp files from an earlier run");
     }
+    // Said at every start, garbage or not: on a large store the sweep's time is worth seeing.
+    if let Some(g) = engine.swept_garbage() {
+        tracing::info!(
+            bytes_freed = g.bytes_freed,
+            files_removed = g.files_removed,
+            packs_removed = g.packs_removed,
+            packs_punched = g.packs_punched,
+            zero_ref_records = g.zero_ref_records,
+            took_ms = g.took.as_millis() as u64,
+            "start-up garbage sweep: gave back the space of bytes no record names"
+        );
+    }
     let limits = HttpLimits {
         max_head_bytes: config.max_header_size,
         max_body: config.max_body,

@@ -55,12 +55,28 @@ fn main() -> ExitCode {
             match serve(config, flags) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("sluice: {e:#}");
+                    eprintln!("sluice: {}", describe(&e));
                     ExitCode::from(2)
                 }
             }
         }
     }
+}
+
+/// The error and its causes, each said once: many messages already end with their cause's
+/// text, which `{:#}` would print a second time.
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn effective(config: Option<&PathBuf>, flags: &Overrides) -> anyhow::Result<(FileConfig, Config)> {
@@ -81,7 +97,7 @@ fn check_config(path: &PathBuf) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("sluice: {e:#}");
+            eprintln!("sluice: {}", describe(&e));
             ExitCode::from(2)
         }
     }

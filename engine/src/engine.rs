@@ -9,8 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::blobs::{BlobStore, Layout, PackLoc};
+use crate::dir_lock::DirLock;
 use crate::error::{Error, ErrorClass, Result};
 use crate::full_gate::FullGate;
+use crate::garbage::{self, GarbageSwept};
 use crate::http::FileBody;
 use crate::index::keys::{self, MAX_BUCKET_BYTES, MAX_KEY_BYTES};
 use crate::index::mem::MemIndex;
@@ -76,17 +78,34 @@ pub struct Engine {
     full: FullGate,
     stats: Arc<Stats>,
     swept_tmp: usize,
+    swept_garbage: Option<GarbageSwept>,
+    /// Last, so it is let go only after everything above has closed.
+    _lock: DirLock,
 }
 
 impl Engine {
-    /// Opens the data directory: directories, index, tmp sweep, writer thread, media pool.
-    /// Blocking; call before the workers start.
+    /// Opens the data directory: its lock (another process holding it is an error), directories,
+    /// index, tmp sweep, garbage sweep, writer thread, media pool. Blocking; call before the
+    /// workers start.
     pub fn open(cfg: &EngineConfig) -> Result<Self> {
+        let lock = DirLock::acquire(&cfg.data_dir)?;
         let layout = Layout::new(cfg.data_dir.clone());
         let (store, swept_tmp) = BlobStore::open(layout.clone(), cfg.durability)?;
         let index: Arc<dyn Index> = match cfg.index {
             IndexBackend::Rocks => Arc::new(RocksIndex::open(&layout.index_dir())?),
             IndexBackend::Memory => Arc::new(MemIndex::new()),
+        };
+        // Only a persistent index can tell garbage: the in-memory one starts empty, so every
+        // byte an earlier run left would look unnamed.
+        let swept_garbage = match cfg.index {
+            IndexBackend::Rocks => match garbage::sweep(&store, index.as_ref()) {
+                Ok(swept) => Some(swept),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the start-up garbage sweep stopped; unreferenced bytes stay until the next start");
+                    None
+                }
+            },
+            IndexBackend::Memory => None,
         };
         let stats = Arc::new(Stats::default());
         let data_sync: Option<DataSync> = match cfg.durability {
@@ -114,12 +133,20 @@ impl Engine {
             full: FullGate::default(),
             stats,
             swept_tmp,
+            swept_garbage,
+            _lock: lock,
         })
     }
 
     /// How many leftover tmp files the start-up sweep removed.
     pub fn swept_tmp_files(&self) -> usize {
         self.swept_tmp
+    }
+
+    /// What the start-up garbage sweep gave back (`None`: it did not run, or stopped on an
+    /// error it logged).
+    pub fn swept_garbage(&self) -> Option<&GarbageSwept> {
+        self.swept_garbage.as_ref()
     }
 
     /// The data directory.
@@ -170,7 +197,7 @@ impl Engine {
     /// a pack, large ones renamed to a file named by their BLAKE3.
     ///
     /// A blob record is written only after its bytes were published, so a record means the bytes
-    /// are there (a future GC must remove the record before the bytes). Without a record the
+    /// are there (the start-up garbage sweep, `garbage.rs`, removes a record before its bytes). Without a record the
     /// bytes are (re)published: renaming over an orphan with the same name replaces identical
     /// bytes; a pack append lands in fresh space.
     ///
@@ -260,7 +287,8 @@ impl Engine {
                         None => BlobRecord { size, refs: 0, pack },
                     };
                     let refs = (current.refs as i64 + delta).max(0) as u64;
-                    // A blob at zero references stays recorded until GC removes its bytes.
+                    // A blob at zero references stays recorded (a later upload of the same bytes is
+                    // still a dedup) until the next start's garbage sweep removes it, then its bytes.
                     batch.put(Cf::Blobs, b3.to_vec(), BlobRecord { refs, ..current }.encode());
                 }
                 Ok(batch)

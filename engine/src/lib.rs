@@ -12,9 +12,11 @@
 
 pub mod blobs;
 mod config;
+mod dir_lock;
 mod engine;
 pub mod error;
 mod full_gate;
+mod garbage;
 pub mod http;
 pub mod index;
 pub mod ingest;
@@ -26,3 +28,4 @@ pub mod stats;
 pub use config::{Durability, EngineConfig, IndexBackend};
 pub use engine::{Engine, NewObject, PublishedBlob, StoredObject};
 pub use error::{Error, ErrorClass, Result};
+pub use garbage::GarbageSwept;

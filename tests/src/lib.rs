@@ -270,16 +270,20 @@ impl Drop for TestServer {
 /// environment); `tweak` edits the configuration first. For tests that restart over the same
 /// directory; most use [`TestServer`].
 pub fn spawn_in(data_dir: &Path, opts: SpawnOptions, tweak: impl FnOnce(&mut FileConfig)) -> ServerHandle {
+    let handle = sluice_api::spawn(test_config(data_dir, tweak), opts).expect("server starts");
+    assert!(handle.addr().ip().is_loopback(), "tests only listen on 127.0.0.1, got {}", handle.addr());
+    handle
+}
+
+/// The configuration [`spawn_in`] starts a server with.
+pub fn test_config(data_dir: &Path, tweak: impl FnOnce(&mut FileConfig)) -> Config {
     let mut file = FileConfig::embedded();
     file.listen = "127.0.0.1:0".into();
     file.data_dir = data_dir.to_path_buf();
     file.workers = 2;
     file.durability = "none".into();
     tweak(&mut file);
-    let config = Config::validate(&file).expect("valid test config");
-    let handle = sluice_api::spawn(config, opts).expect("server starts");
-    assert!(handle.addr().ip().is_loopback(), "tests only listen on 127.0.0.1, got {}", handle.addr());
-    handle
+    Config::validate(&file).expect("valid test config")
 }
 
 /// `/files/weidu/<path>` with each segment of `path` percent-encoded.

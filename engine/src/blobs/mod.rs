@@ -17,6 +17,7 @@
 pub mod layout;
 pub mod packs;
 mod prealloc;
+mod reclaim;
 mod tmp;
 
 use std::io;
@@ -179,12 +180,32 @@ impl BlobStore {
         }
     }
 
-    /// Removes a blob whose last reference is gone.
-    pub async fn remove(&self, b3: &[u8; 32]) -> io::Result<()> {
-        match monoio::fs::remove_file(self.layout.blob_path(b3)).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
+    /// The digests of the blobs stored as files of their own (the start-up garbage sweep;
+    /// blocking).
+    pub(crate) fn file_blobs_blocking(&self) -> io::Result<Vec<[u8; 32]>> {
+        reclaim::file_blobs(&self.layout)
+    }
+
+    /// Removes the file of blob `b3` (the start-up garbage sweep, once no record points at it;
+    /// blocking). Returns the bytes freed.
+    pub(crate) fn remove_file_blob_blocking(&self, b3: &[u8; 32]) -> io::Result<u64> {
+        reclaim::remove_file(&self.layout.blob_path(b3))
+    }
+
+    /// The packs earlier runs wrote (this run's packs are never swept).
+    pub(crate) fn earlier_packs(&self) -> io::Result<Vec<u64>> {
+        self.packs.earlier()
+    }
+
+    /// Gives back the space of pack `pack` outside the byte ranges `live` (the start-up garbage
+    /// sweep; blocking): removes the pack when nothing in it is live, else punches holes
+    /// between the live ranges. Returns the bytes freed.
+    pub(crate) fn reclaim_pack_blocking(&self, pack: u64, live: &mut [(u64, u64)]) -> io::Result<u64> {
+        let path = self.packs.path(pack);
+        if live.is_empty() {
+            reclaim::remove_file(&path)
+        } else {
+            reclaim::punch_outside(&path, live)
         }
     }
 }

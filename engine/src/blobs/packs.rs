@@ -31,9 +31,11 @@
 //! A pack is named by a number the store picks (`packs/<16 hex>.pack`), never by a client
 //! string; which pack and offset hold a blob is written in the blob's index record
 //! ([`PackLoc`]), after the bytes (the durability order of design.md). Packs are never
-//! rewritten: bytes no record points at (a crash between write and commit, the loser of a dedup
-//! race) stay as garbage until a future compaction. A restarted store starts a new pack, so the
-//! unreferenced tail a crash left is never appended to.
+//! rewritten: bytes no record points at (a crash between write and commit, a refused commit, the
+//! loser of a dedup race) stay where they are until the next start, whose garbage sweep
+//! (`garbage.rs`, `reclaim.rs`) punches holes over them or removes a pack with nothing named in
+//! it. A restarted store starts a new pack, so the unreferenced tail a crash left is never
+//! appended to, and the sweep never touches a pack the running store writes.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -76,6 +78,8 @@ pub struct Packs {
     /// Cleared the first time the filesystem refuses `O_DIRECT` on a pack.
     direct: AtomicBool,
     cursor: Mutex<Cursor>,
+    /// The first pack of this run; packs numbered below it are earlier runs'.
+    first: u64,
     /// The highest pack number whose directory entry is known durable (`strict`, `group`).
     dir_synced_through: AtomicU64,
     /// `group`: packs appended to since the index writer last synced them.
@@ -140,6 +144,7 @@ impl Packs {
             durability,
             direct: AtomicBool::new(true),
             cursor: Mutex::new(Cursor { pack: first, next: 0, stretches: Stretches::default() }),
+            first,
             dir_synced_through: AtomicU64::new(first - 1),
             dirty: Mutex::new(BTreeSet::new()),
             sync_handles: Mutex::new(Vec::new()),
@@ -150,6 +155,20 @@ impl Packs {
     /// The path of pack `pack`.
     pub fn path(&self, pack: u64) -> PathBuf {
         pack_path(&self.dir, pack)
+    }
+
+    /// The numbers of the packs on disk that earlier runs wrote (below this run's first).
+    pub(crate) fn earlier(&self) -> io::Result<Vec<u64>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let name = entry?.file_name();
+            match name.to_str().and_then(parse_pack_name) {
+                Some(n) if n < self.first => out.push(n),
+                _ => {}
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
     }
 
     /// Reserves `len` bytes (a multiple of [`DIRECT_ALIGN`]) in the current pack, moving to a

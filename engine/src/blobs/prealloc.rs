@@ -196,7 +196,7 @@ fn written_end(file: &File) -> io::Result<u64> {
 }
 
 /// `lseek(fd, at, whence)`; `None` when there is no such range after `at` (ENXIO).
-fn seek(file: &File, at: u64, whence: libc::c_int) -> io::Result<Option<u64>> {
+pub(super) fn seek(file: &File, at: u64, whence: libc::c_int) -> io::Result<Option<u64>> {
     // SAFETY: a plain syscall on a descriptor `file` keeps open for the call's duration.
     let r = unsafe { libc::lseek(file.as_raw_fd(), to_off(at)?, whence) };
     if r >= 0 {
@@ -210,7 +210,7 @@ fn seek(file: &File, at: u64, whence: libc::c_int) -> io::Result<Option<u64>> {
     }
 }
 
-fn to_off(n: u64) -> io::Result<libc::off_t> {
+pub(super) fn to_off(n: u64) -> io::Result<libc::off_t> {
     libc::off_t::try_from(n).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset past off_t"))
 }
 

@@ -1,7 +1,8 @@
 //! The runtime: the same uploads and downloads on monoio's epoll driver as on io_uring, and
 //! the graceful drain — an upload in flight when the drain starts completes with 201, new
 //! connections are refused, idle keep-alive connections are closed, `join()` returns, and what
-//! was committed is there after a restart over the same data directory.
+//! was committed is there after a restart over the same data directory; one server per data
+//! directory.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -10,7 +11,8 @@ use sluice_api::SpawnOptions;
 use sluice_engine::runtime::Driver;
 use sluice_tests::multipart::{chunked, upload_head};
 use sluice_tests::{
-    assert_envelope, assert_file_info, memory_opts, rocks_opts, wait_until, Conn, Multipart, TestServer, TASK, USER,
+    assert_envelope, assert_file_info, memory_opts, rocks_opts, test_config, wait_until, Conn, Multipart, TestServer,
+    TASK, USER,
 };
 
 fn pseudo_random(n: usize, seed: &str) -> Vec<u8> {
@@ -125,4 +127,30 @@ fn graceful_drain_finishes_in_flight_uploads_and_refuses_new_connections() {
     let listed = s.list("drain", None);
     assert_eq!(listed, vec![fi.clone()]);
     s.assert_downloads(fi["path"].as_str().unwrap(), &data);
+}
+
+#[test]
+fn a_second_server_on_a_data_directory_in_use_is_refused_and_touches_nothing() {
+    let s = TestServer::start_with(rocks_opts(), |_| {});
+    // An upload past the packing limit is written to a tmp file as it arrives: stop it halfway.
+    let data = pseudo_random(3 << 20, "lock");
+    let mp = Multipart::new().file("files", "big.bin", "application/octet-stream", &data);
+    let body = mp.body();
+    let mut c = s.connect();
+    c.write_all(&upload_head(USER, TASK, &mp.content_type(), Some(body.len() as u64), &[]));
+    c.write_all(&body[..body.len() / 2]);
+    assert!(wait_until(Duration::from_secs(10), || !s.tmp_files().is_empty()), "the upload has a tmp file");
+    let tmp_before = s.tmp_files();
+    // Refused with either index: the lock is the data directory's, not RocksDB's (which
+    // comes later, after the start-up sweeps that would have removed that tmp file).
+    for opts in [rocks_opts(), memory_opts()] {
+        let err = sluice_api::spawn(test_config(s.data_dir(), |_| {}), opts).err().expect("a second server is refused");
+        let text = format!("{err}: {}", std::error::Error::source(&err).map(|e| e.to_string()).unwrap_or_default());
+        assert!(text.contains("in use by another process"), "{text}");
+    }
+    assert_eq!(s.tmp_files(), tmp_before, "the first server's upload in flight is untouched");
+    c.write_all(&body[body.len() / 2..]);
+    let r = c.read_final_response();
+    assert_eq!(r.status, 201, "{}", r.text());
+    s.assert_downloads(assert_envelope(&r.json())[0]["path"].as_str().unwrap(), &data);
 }

@@ -1,6 +1,7 @@
 //! Storage as a client can observe it: identical bytes are stored once (content-addressed
 //! dedup) yet answer as distinct files, and a 64 MiB upload streams through and comes back
 //! byte-identical with the right qetag — hashed on the fly on both sides, never held twice.
+//! Bytes a refused request left behind are given back at the next start.
 
 use std::time::Instant;
 
@@ -144,4 +145,36 @@ fn a_64_mib_upload_round_trips_byte_identical() {
     assert_eq!(got_q.finish(), sent_q);
     eprintln!("64 MiB round trip took {:?}", started.elapsed());
     s.assert_tmp_empties();
+}
+
+#[test]
+fn bytes_a_refused_request_left_behind_are_given_back_at_the_next_start() {
+    let s = TestServer::start_with(rocks_opts(), |_| {});
+    let large = SMALL_OBJECT_MAX_BYTES as usize + 100_000;
+    let bytes = |n: usize, seed: &[u8]| {
+        let mut v = vec![0u8; n];
+        blake3::Hasher::new().update(seed).finalize_xof().fill(&mut v);
+        v
+    };
+    let (kept_large, kept_small) = (bytes(large, b"kept large"), bytes(50_000, b"kept small"));
+    let (lost_large, lost_small) = (bytes(large, b"lost large"), bytes(70_000, b"lost small"));
+    let kept = assert_envelope(&s.upload_ok(&[("k.bin", &kept_large), ("k2.bin", &kept_small)], USER, TASK));
+
+    // Two files stored (a file blob, a pack range) before the third part's name is refused:
+    // the request fails as a whole and lists nothing, but its bytes are on disk.
+    let r = s.upload(&[("l.bin", &lost_large), ("l2.bin", &lost_small), ("bad\u{1}.txt", b"x")], USER, TASK);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(s.list(TASK, None).len(), 2);
+    assert_eq!(s.blob_files().len(), 2, "the refused request's large file is on disk");
+    let before = s.stored_bytes();
+
+    let s = s.restart(|_| {});
+    let blob_files = s.blob_files();
+    assert_eq!(blob_files.len(), 1, "{blob_files:?}");
+    assert!(blob_files[0].ends_with(blake3::hash(&kept_large).to_hex().as_str()), "{blob_files:?}");
+    let freed = before - s.stored_bytes();
+    assert!(freed >= (large + 70_000) as u64, "only {freed} bytes given back");
+    for (info, data) in kept.iter().zip([&kept_large, &kept_small]) {
+        s.assert_downloads(info["path"].as_str().unwrap(), data);
+    }
 }
