@@ -156,19 +156,7 @@ mod tests {
     }
 
     async fn commit(engine: &Engine, key: &str, blob: &PublishedBlob, overwrite: bool) {
-        let record = FileRecord {
-            blake3: blob.sums.blake3,
-            size: blob.sums.len,
-            qetag: String::new(),
-            mime: "application/octet-stream".into(),
-            md5: None,
-            crc32: None,
-            width: None,
-            height: None,
-            created_ms: 1,
-            updated_ms: 1,
-            attrs: Vec::new(),
-        };
+        let record = FileRecord::plain(blob.sums.blake3, blob.sums.len);
         let object =
             NewObject { bucket: "b".into(), key: key.into(), record, overwrite, links: Vec::new(), pack: blob.pack };
         engine.commit(vec![object]).await.unwrap();

@@ -37,6 +37,24 @@ pub struct FileRecord {
 }
 
 impl FileRecord {
+    /// A record of `size` bytes of blob `blake3` with every other field plain (tests).
+    #[cfg(test)]
+    pub(crate) fn plain(blake3: [u8; 32], size: u64) -> Self {
+        FileRecord {
+            blake3,
+            size,
+            qetag: String::new(),
+            mime: "application/octet-stream".into(),
+            md5: None,
+            crc32: None,
+            width: None,
+            height: None,
+            created_ms: 1,
+            updated_ms: 1,
+            attrs: Vec::new(),
+        }
+    }
+
     /// The value of attribute `name`.
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
