@@ -197,9 +197,9 @@ impl Engine {
     /// a pack, large ones renamed to a file named by their BLAKE3.
     ///
     /// A blob record is written only after its bytes were published, so a record means the bytes
-    /// are there (the start-up garbage sweep, `garbage.rs`, removes a record before its bytes). Without a record the
-    /// bytes are (re)published: renaming over an orphan with the same name replaces identical
-    /// bytes; a pack append lands in fresh space.
+    /// are there (the start-up garbage sweep, `garbage.rs`, removes a record before its bytes).
+    /// Without a record the bytes are (re)published: renaming over an orphan with the same name
+    /// replaces identical bytes; a pack append lands in fresh space.
     ///
     /// While the store is full, new bytes are refused here before they are written, but for a
     /// probe now and then (`full_gate.rs`).
