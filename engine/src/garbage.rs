@@ -1,9 +1,8 @@
 //! The start-up garbage sweep: gives back the space of bytes no index record keeps alive.
 //!
 //! Bytes are written before the record that names them (the durability order of design.md), so
-//! a crash between the two, a commit that failed (a full disk, a conflict, a request that broke
-//! off after its first file was published) or the loser of a dedup race leaves bytes nothing
-//! names: a file blob without a record, a pack range no blob record points at. A blob whose
+//! a crash between the two, a request refused or cut off after one of its files was published,
+//! a commit that failed (a full disk) or the loser of a dedup race leaves bytes nothing names: a file blob without a record, a pack range no blob record points at. A blob whose
 //! last reference went (an overwrite) keeps a record at zero references. While the server runs,
 //! bytes without a record cannot be told from bytes whose commit is on its way, so the sweep
 //! runs at start-up — after the index has recovered, before any worker accepts — when every
@@ -15,18 +14,20 @@
 //! records name, or is removed when none is left. A crash after (1) leaves bytes without a
 //! record, which the next sweep takes. A byte a record names is never touched: a record at zero
 //! references still makes an upload of the same bytes a dedup, so its bytes go only after it.
-//! Any failure stops the sweep where it is (the server starts anyway, the garbage waits).
+//! Nor is a reference count trusted alone: a blob at zero references that a file record still
+//! names (a refcount bug somewhere) is kept, and said at `error`. Any failure stops the sweep
+//! where it is (the server starts anyway, the garbage waits).
 //!
 //! The cost is one scan of the `blobs` column family (holding 16 bytes per packed blob while
 //! it runs), one directory walk of `blobs/` and a few `lseek`s per pack: docs/operations.md has
 //! the figures.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::blobs::BlobStore;
 use crate::error::Result;
-use crate::index::records::BlobRecord;
+use crate::index::records::{self, BlobRecord, FileRecord};
 use crate::index::{Batch, Cf, Index};
 
 /// Blob records read per step of the scan.
@@ -56,9 +57,23 @@ pub struct GarbageSwept {
 pub(crate) fn sweep(store: &BlobStore, index: &dyn Index) -> Result<GarbageSwept> {
     let started = Instant::now();
     let mut swept = GarbageSwept::default();
-    let (mut live, dead) = scan_blob_records(index)?;
+    let (mut live, mut dead) = scan_blob_records(index)?;
+    if !dead.is_empty() {
+        let named = named_by_files(index, &dead)?;
+        dead.retain(|(b3, record)| {
+            if !named.contains(b3) {
+                return true;
+            }
+            tracing::error!(blob = %hex::encode(b3), "a blob at zero references is named by a file record; kept");
+            if let Some(loc) = record.pack {
+                live.entry(loc.pack).or_default().push((loc.offset, loc.offset + record.size));
+            }
+            false
+        });
+    }
 
     // (1) Records at zero references go first, durably; their bytes then count as unnamed.
+    let dead: Vec<[u8; 32]> = dead.into_iter().map(|(b3, _)| b3).collect();
     for keys in dead.chunks(DELETE_BATCH) {
         let mut batch = Batch::default();
         for key in keys {
@@ -95,35 +110,67 @@ pub(crate) fn sweep(store: &BlobStore, index: &dyn Index) -> Result<GarbageSwept
     Ok(swept)
 }
 
-/// The byte ranges live blob records name in each pack, and the keys of records at zero
-/// references (whose ranges are left out).
-type Scan = (BTreeMap<u64, Vec<(u64, u64)>>, Vec<[u8; 32]>);
+/// The byte ranges live blob records name in each pack, and the records at zero references
+/// (whose ranges are left out).
+type Scan = (BTreeMap<u64, Vec<(u64, u64)>>, Vec<([u8; 32], BlobRecord)>);
 
 fn scan_blob_records(index: &dyn Index) -> Result<Scan> {
     let (mut live, mut dead) = (BTreeMap::<u64, Vec<(u64, u64)>>::new(), Vec::new());
-    let mut from: Option<Vec<u8>> = None;
-    loop {
-        let page = index.scan_prefix(Cf::Blobs, &[], from.as_deref(), SCAN_PAGE)?;
-        for (key, value) in &page {
-            let record = BlobRecord::decode(value)?;
-            if record.refs == 0 {
-                if let Ok(b3) = <[u8; 32]>::try_from(key.as_slice()) {
-                    dead.push(b3);
-                    continue;
+    for_each_record(index, Cf::Blobs, |key, value| {
+        let record = BlobRecord::decode(value)?;
+        match <[u8; 32]>::try_from(key) {
+            Ok(b3) if record.refs == 0 => dead.push((b3, record)),
+            _ => {
+                if let Some(loc) = record.pack {
+                    live.entry(loc.pack).or_default().push((loc.offset, loc.offset + record.size));
                 }
             }
-            if let Some(loc) = record.pack {
-                live.entry(loc.pack).or_default().push((loc.offset, loc.offset + record.size));
-            }
+        }
+        Ok(())
+    })?;
+    Ok((live, dead))
+}
+
+/// Which of `dead` some file record names (read through every file record; only when there
+/// are zero-reference records at all, which takes an overwrite).
+fn named_by_files(index: &dyn Index, dead: &[([u8; 32], BlobRecord)]) -> Result<HashSet<[u8; 32]>> {
+    let dead: HashSet<[u8; 32]> = dead.iter().map(|(b3, _)| *b3).collect();
+    let mut named = HashSet::new();
+    for_each_record(index, Cf::Files, |_, value| {
+        let record: FileRecord = records::decode(value)?;
+        if dead.contains(&record.blake3) {
+            named.insert(record.blake3);
+        }
+        Ok(())
+    })?;
+    Ok(named)
+}
+
+/// Calls `f` with every key and value of `cf`, in key order, [`SCAN_PAGE`] at a time.
+fn for_each_record(index: &dyn Index, cf: Cf, f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+    for_each_record_paged(index, cf, SCAN_PAGE, f)
+}
+
+fn for_each_record_paged(
+    index: &dyn Index,
+    cf: Cf,
+    page_len: usize,
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut from: Option<Vec<u8>> = None;
+    loop {
+        let page = index.scan_prefix(cf, &[], from.as_deref(), page_len)?;
+        for (key, value) in &page {
+            f(key, value)?;
         }
         match page.last() {
-            Some((last, _)) if page.len() == SCAN_PAGE => {
+            Some((last, _)) if page.len() == page_len => {
                 // The smallest key after `last`.
                 let mut next = last.clone();
                 next.push(0);
                 from = Some(next);
             }
-            _ => return Ok((live, dead)),
+            _ => return Ok(()),
         }
     }
 }
@@ -271,6 +318,57 @@ mod tests {
                 assert!(read(&engine, key).await == *want, "{key}");
             }
         });
+    }
+
+    #[test]
+    fn a_zero_reference_blob_a_file_record_still_names_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = bytes(10_000, 1);
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().unwrap();
+        let engine = open(tmp.path());
+        let blob = rt.block_on(async {
+            let blob = publish(&engine, &data).await;
+            commit(&engine, "k", &blob, false).await;
+            blob
+        });
+        drop(engine);
+        // A refcount bug's result, made by hand: the blob at zero references, its file record there.
+        let index = crate::index::rocks::RocksIndex::open(&crate::blobs::Layout::new(tmp.path()).index_dir()).unwrap();
+        let b3 = blob.sums.blake3;
+        let mut record = BlobRecord::decode(&index.get(Cf::Blobs, &b3).unwrap().unwrap()).unwrap();
+        record.refs = 0;
+        let mut batch = Batch::default();
+        batch.put(Cf::Blobs, b3.to_vec(), record.encode());
+        index.write(&batch, true).unwrap();
+        drop(index);
+
+        let engine = open(tmp.path());
+        let swept = engine.swept_garbage().unwrap().clone();
+        assert_eq!((swept.zero_ref_records, swept.bytes_freed), (0, 0), "{swept:?}");
+        assert!(rt.block_on(read(&engine, "k")) == data);
+    }
+
+    #[test]
+    fn records_are_read_page_by_page_each_once_in_key_order() {
+        let index = crate::index::mem::MemIndex::new();
+        let mut batch = Batch::default();
+        for i in 0..10u8 {
+            batch.put(Cf::Blobs, vec![i], vec![i]);
+            // A key that extends the previous one: the next page starts right after `[i]`.
+            batch.put(Cf::Blobs, vec![i, 0], vec![i]);
+        }
+        batch.put(Cf::Files, vec![0], vec![0]);
+        index.write(&batch, false).unwrap();
+        for page_len in [1, 3, 20, 21, SCAN_PAGE] {
+            let mut seen = Vec::new();
+            for_each_record_paged(&index, Cf::Blobs, page_len, |k, _| {
+                seen.push(k.to_vec());
+                Ok(())
+            })
+            .unwrap();
+            let want: Vec<Vec<u8>> = (0..10u8).flat_map(|i| [vec![i], vec![i, 0]]).collect();
+            assert_eq!(seen, want, "pages of {page_len}");
+        }
     }
 
     #[test]
