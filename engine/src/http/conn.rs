@@ -150,7 +150,7 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, peer: SocketAddr, 
                     let request_id = ctx.next_request_id();
                     let path = super::parse::peek_path(&io.buf);
                     let resp = handler.framing_error(path.as_deref(), &e, &request_id);
-                    let _ = write_response(&mut io.stream, resp, &request_id, true, false).await;
+                    let _ = write_response(&mut io.stream, resp, &request_id, true, false, limits.send_timeout).await;
                     linger(&mut io).await;
                 }
                 return;
@@ -166,7 +166,7 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, peer: SocketAddr, 
             if n > limits.max_body {
                 let e = Error::BodyTooLarge { limit: limits.max_body };
                 let resp = handler.framing_error(Some(&head.path), &e, &request_id);
-                let _ = write_response(&mut io.stream, resp, &request_id, true, head_only).await;
+                let _ = write_response(&mut io.stream, resp, &request_id, true, head_only, limits.send_timeout).await;
                 linger(&mut io).await;
                 return;
             }
@@ -195,7 +195,7 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, peer: SocketAddr, 
                 }
             }
         }
-        if write_response(&mut io.stream, resp, &request_id, close, head_only).await.is_err() {
+        if write_response(&mut io.stream, resp, &request_id, close, head_only, limits.send_timeout).await.is_err() {
             return;
         }
         if close {

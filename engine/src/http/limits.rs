@@ -22,6 +22,11 @@ pub const READ_BUFFER_BYTES: usize = 256 * 1024;
 /// larger ones close the connection instead.
 pub const MAX_DRAIN_BYTES: u64 = 256 * 1024;
 
+/// Longest a response write may wait for the peer to take bytes (a download whose client stopped
+/// reading): then the connection is closed. nginx's `send_timeout` default; without it a stalled
+/// reader held its socket and the blob's file descriptor forever.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The limits one connection enforces.
 #[derive(Debug, Clone)]
 pub struct HttpLimits {
@@ -35,6 +40,8 @@ pub struct HttpLimits {
     pub header_timeout: Duration,
     /// Longest pause between two reads of a body: 408 (or a closed connection).
     pub body_idle_timeout: Duration,
+    /// See [`DEFAULT_SEND_TIMEOUT`].
+    pub send_timeout: Duration,
 }
 
 impl Default for HttpLimits {
@@ -45,6 +52,7 @@ impl Default for HttpLimits {
             max_body: DEFAULT_MAX_BODY,
             header_timeout: Duration::from_secs(10),
             body_idle_timeout: Duration::from_secs(30),
+            send_timeout: DEFAULT_SEND_TIMEOUT,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use monoio::io::AsyncWriteRentExt;
@@ -165,38 +165,34 @@ pub(crate) fn encode_head(resp: &Response, request_id: &str, close: bool) -> Vec
     s.into_bytes()
 }
 
-/// Writes `resp` to `stream`; `head_only` for HEAD requests.
+/// Writes `resp` to `stream`; `head_only` for HEAD requests. Each write may wait at most
+/// `send_timeout` for the peer to take bytes (`TimedOut` then).
 pub(crate) async fn write_response(
     stream: &mut TcpStream,
     resp: Response,
     request_id: &str,
     close: bool,
     head_only: bool,
+    send_timeout: Duration,
 ) -> std::io::Result<()> {
     let mut head = encode_head(&resp, request_id, close);
     match resp.body {
         _ if head_only => {
-            let (r, _) = stream.write_all(head).await;
-            r?;
+            send(stream, head, send_timeout).await?;
         }
         ResponseBody::Empty => {
-            let (r, _) = stream.write_all(head).await;
-            r?;
+            send(stream, head, send_timeout).await?;
         }
         ResponseBody::Bytes(b) if b.len() <= COALESCE_BODY_BYTES => {
             head.extend_from_slice(&b);
-            let (r, _) = stream.write_all(head).await;
-            r?;
+            send(stream, head, send_timeout).await?;
         }
         ResponseBody::Bytes(b) => {
-            let (r, _) = stream.write_all(head).await;
-            r?;
-            let (r, _) = stream.write_all(b).await;
-            r?;
+            send(stream, head, send_timeout).await?;
+            send(stream, b, send_timeout).await?;
         }
         ResponseBody::File(f) => {
-            let (r, _) = stream.write_all(head).await;
-            r?;
+            send(stream, head, send_timeout).await?;
             let mut buf = Vec::with_capacity(FILE_CHUNK_BYTES.min(f.len as usize).max(1));
             let mut pos = f.offset;
             let end = f.offset + f.len;
@@ -207,14 +203,24 @@ pub(crate) async fn write_response(
                 let (r, slice) = f.file.read_exact_at(slice, pos).await;
                 buf = slice.into_inner();
                 r?;
-                let (r, back) = stream.write_all(buf).await;
-                buf = back;
-                r?;
+                buf = send(stream, buf, send_timeout).await?;
                 pos += want as u64;
             }
         }
     }
     Ok(())
+}
+
+/// Writes all of `buf`, waiting at most `timeout` for the peer; gives the buffer back.
+async fn send<B: monoio::buf::IoBuf + 'static>(
+    stream: &mut TcpStream,
+    buf: B,
+    timeout: Duration,
+) -> std::io::Result<B> {
+    match monoio::time::timeout(timeout, stream.write_all(buf)).await {
+        Ok((r, buf)) => r.map(|_| buf),
+        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the peer stopped reading the response")),
+    }
 }
 
 #[cfg(test)]
@@ -232,6 +238,33 @@ mod tests {
         assert!(head.contains("Connection: close\r\n"));
         assert!(head.contains("X-Evil: a  Set-Cookie: x\r\n"));
         assert!(head.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn a_peer_that_stops_reading_a_download_is_given_up_after_the_send_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        // Far more than the two sockets' buffers can hold.
+        std::fs::write(&path, vec![7u8; 64 << 20]).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
+        let (result, took) = rt.block_on(async {
+            let mut stream = TcpStream::from_std(server).unwrap();
+            let file = Rc::new(monoio::fs::File::open(&path).await.unwrap());
+            let body = ResponseBody::File(FileBody { file, offset: 0, len: 64 << 20 });
+            let resp = Response { status: 200, headers: Vec::new(), body, close: false };
+            let started = std::time::Instant::now();
+            // Bounded from outside too, so a write that never gives up fails the test.
+            let write = write_response(&mut stream, resp, "r", false, false, Duration::from_millis(300));
+            let r = monoio::time::timeout(Duration::from_secs(20), write).await;
+            (r, started.elapsed())
+        });
+        let err = result.expect("gave up within 20 s").expect_err("the client never reads");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err} after {took:?}");
+        drop(client);
     }
 
     #[test]
