@@ -43,6 +43,7 @@ pub fn error_kind(e: &Error) -> &'static str {
         Error::Malformed(_) => "malformed",
         Error::TooManyParts(_) => "too-many-parts",
         Error::PartTooLarge { .. } => "part-too-large",
+        Error::HeadTooLarge(_) => "head-too-large",
     }
 }
 
@@ -50,7 +51,7 @@ pub fn error_kind(e: &Error) -> &'static str {
 /// and the limits of [`Parts`]. Every part is gathered in memory.
 pub fn parse_chunks(chunks: Vec<Bytes>, boundary: &str, limits: MultipartLimits) -> Result<Vec<ParsedPart>, Error> {
     let stream = Paced { chunks: chunks.into(), yield_next: false };
-    let mut parts = Parts { inner: multer::Multipart::new(stream, boundary.to_owned()), limits, seen: 0 };
+    let mut parts = Parts::over(stream, boundary.to_owned(), limits);
     futures::executor::block_on(async move {
         let mut out = Vec::new();
         while let Some(mut part) = parts.next_part().await? {
@@ -184,6 +185,42 @@ mod tests {
         for splits in [&[1, 7, 2][..], &[13, 1], &[3, 5, 8, 1, 1]] {
             assert_eq!(parse_split(&body, splits, B, MultipartLimits::default()).unwrap(), whole, "{splits:?}");
         }
+    }
+
+    #[test]
+    fn preambles_and_part_headers_are_bounded_but_part_data_is_not() {
+        use crate::multipart::MAX_UNPARSED_BYTES as MAX;
+        let part = |headers: &str, data: &[u8]| {
+            let mut v =
+                format!("--{B}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a\"\r\n{headers}\r\n")
+                    .into_bytes();
+            v.extend_from_slice(data);
+            v.extend_from_slice(format!("\r\n--{B}--\r\n").as_bytes());
+            v
+        };
+        let preamble = |n: usize, rest: Vec<u8>| [vec![b'p'; n], b"\r\n".to_vec(), rest].concat();
+        let long_header = |n: usize| format!("X-Long: {}\r\n", "h".repeat(n));
+        let ok = |body: &[u8], what: &str| {
+            for splits in [&[][..], &[4096], &[1000, 7]] {
+                let parts = parse_split(body, splits, B, MultipartLimits::default());
+                assert!(parts.is_ok(), "{what} in {splits:?}: {:?}", kind(&parts));
+            }
+        };
+        let refused = |body: &[u8], what: &str| {
+            for splits in [&[4096][..], &[1000, 7]] {
+                let parts = parse_split(body, splits, B, MultipartLimits::default());
+                assert_eq!(kind(&parts), Some("head-too-large"), "{what} in {splits:?}");
+            }
+        };
+        let below = MAX as usize - 4096;
+        ok(&preamble(below, part("", b"x")), "a preamble under the limit");
+        ok(&part(&long_header(below), b"x"), "a header block under the limit");
+        // Data is handed out as it arrives, so its size is only the file limit's business.
+        ok(&part("", &vec![b'd'; 20 * MAX as usize]), "a large part");
+        refused(&preamble(3 * MAX as usize, part("", b"x")), "a preamble over the limit");
+        refused(&part(&long_header(3 * MAX as usize), b"x"), "a header block over the limit");
+        // Many short header lines count as one block.
+        refused(&part(&"X-A: b\r\n".repeat(3 * MAX as usize / 8), b"x"), "many header lines");
     }
 
     #[test]

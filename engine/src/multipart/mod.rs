@@ -2,15 +2,19 @@
 //!
 //! [`Parts`] yields one [`Part`] at a time; a part's bytes are pulled chunk by chunk and never
 //! gathered in memory (except small text fields, bounded by `max_field_bytes`). Limits: part
-//! count, text-field size, file size — each refused with its own error.
+//! count, text-field size, file size, the preamble and each part's header block
+//! (`metered.rs`) — each refused with its own error.
 
 mod body_stream;
 pub mod in_memory;
+mod metered;
 
 use bytes::Bytes;
+use futures::Stream;
 
 use crate::http::{Body, Error as HttpError};
 use body_stream::BodyStream;
+use metered::{BoxError, Metered, Unparsed, UnparsedTooLarge};
 
 /// Multipart limits.
 #[derive(Debug, Clone)]
@@ -27,6 +31,10 @@ pub struct MultipartLimits {
 pub const DEFAULT_MAX_PARTS: usize = 256;
 /// Default text-field size limit.
 pub const DEFAULT_MAX_FIELD_BYTES: u64 = 64 * 1024;
+/// Most bytes of a preamble, or of one part's header block, multer may hold before it finds
+/// their end (plus the one read that crosses the limit); beyond: [`Error::HeadTooLarge`]. The
+/// same size as the request head limit.
+pub const MAX_UNPARSED_BYTES: u64 = 64 * 1024;
 
 impl Default for MultipartLimits {
     fn default() -> Self {
@@ -49,6 +57,9 @@ pub enum Error {
     /// More parts than allowed.
     #[error("more than {0} parts")]
     TooManyParts(usize),
+    /// The preamble or a part's header block is longer than [`MAX_UNPARSED_BYTES`].
+    #[error("multipart preamble or part headers longer than {0} bytes")]
+    HeadTooLarge(u64),
     /// A part is larger than allowed.
     #[error("part {name:?} larger than {limit} bytes")]
     PartTooLarge {
@@ -64,7 +75,10 @@ impl From<multer::Error> for Error {
         match e {
             multer::Error::StreamReadFailed(inner) => match inner.downcast::<HttpError>() {
                 Ok(h) => Error::Body(*h),
-                Err(other) => Error::Malformed(other.to_string()),
+                Err(other) => match other.downcast::<UnparsedTooLarge>() {
+                    Ok(t) => Error::HeadTooLarge(t.limit),
+                    Err(other) => Error::Malformed(other.to_string()),
+                },
             },
             multer::Error::NoBoundary | multer::Error::NoMultipart | multer::Error::DecodeContentType(_) => {
                 Error::NoBoundary
@@ -84,13 +98,25 @@ pub struct Parts<'b> {
     inner: multer::Multipart<'b>,
     limits: MultipartLimits,
     seen: usize,
+    unparsed: Unparsed,
 }
 
 impl<'b> Parts<'b> {
     /// Reads parts from `body`, whose `Content-Type` was `content_type`.
     pub fn new<'c: 'b>(body: &'b mut Body<'c>, content_type: &str, limits: MultipartLimits) -> Result<Self, Error> {
         let boundary = parse_boundary(content_type)?;
-        Ok(Self { inner: multer::Multipart::new(BodyStream::new(body), boundary), limits, seen: 0 })
+        Ok(Self::over(BodyStream::new(body), boundary, limits))
+    }
+
+    /// Reads parts from any stream of body bytes (the server's body, or one in memory).
+    fn over<S, E>(stream: S, boundary: String, limits: MultipartLimits) -> Self
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin + Send + 'b,
+        E: Into<BoxError>,
+    {
+        let unparsed = Unparsed::default();
+        let metered = Metered::new(stream, unparsed.clone(), MAX_UNPARSED_BYTES);
+        Self { inner: multer::Multipart::new(metered, boundary), limits, seen: 0, unparsed }
     }
 
     /// The next part; the previous one must have been dropped.
@@ -98,6 +124,7 @@ impl<'b> Parts<'b> {
         let Some(field) = self.inner.next_field().await? else {
             return Ok(None);
         };
+        self.unparsed.progress();
         self.seen += 1;
         if self.seen > self.limits.max_parts {
             return Err(Error::TooManyParts(self.limits.max_parts));
@@ -106,7 +133,7 @@ impl<'b> Parts<'b> {
         let file_name = field.file_name().map(str::to_owned);
         let content_type = field.content_type().map(|m| m.to_string());
         let limit = if file_name.is_some() { self.limits.max_file_bytes } else { self.limits.max_field_bytes };
-        Ok(Some(Part { field, name, file_name, content_type, received: 0, limit }))
+        Ok(Some(Part { field, name, file_name, content_type, received: 0, limit, unparsed: self.unparsed.clone() }))
     }
 }
 
@@ -118,6 +145,7 @@ pub struct Part<'b> {
     content_type: Option<String>,
     received: u64,
     limit: u64,
+    unparsed: Unparsed,
 }
 
 impl Part<'_> {
@@ -140,6 +168,7 @@ impl Part<'_> {
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
         match self.field.chunk().await? {
             Some(b) => {
+                self.unparsed.progress();
                 self.received += b.len() as u64;
                 if self.received > self.limit {
                     return Err(Error::PartTooLarge { name: self.name.clone(), limit: self.limit });

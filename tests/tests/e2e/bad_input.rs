@@ -377,6 +377,15 @@ fn malformed_multipart_is_400() {
         ),
         ("no boundary at all", "just some bytes, no multipart here".into()),
         ("empty body", String::new()),
+        // Bounded (MAX_UNPARSED_BYTES): multer would buffer and re-search these without end.
+        (
+            "a part header block over 64 KiB",
+            format!(
+                "--{b}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a\"\r\nX-Long: {}\r\n\r\nx\r\n--{b}--\r\n",
+                "h".repeat(600_000)
+            ),
+        ),
+        ("a preamble over 64 KiB", format!("{}\r\n{part}--{b}--\r\n", "p".repeat(600_000))),
     ];
     for (what, body) in &cases {
         let mut req = upload_head(USER, "badform", &ct, Some(body.len() as u64), &[]);
