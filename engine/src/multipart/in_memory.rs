@@ -188,7 +188,7 @@ mod tests {
     }
 
     #[test]
-    fn preambles_and_part_headers_are_bounded_but_part_data_is_not() {
+    fn preambles_part_headers_and_epilogues_are_bounded_but_part_data_is_not() {
         use crate::multipart::MAX_UNPARSED_BYTES as MAX;
         let part = |headers: &str, data: &[u8]| {
             let mut v =
@@ -221,6 +221,14 @@ mod tests {
         refused(&part(&long_header(3 * MAX as usize), b"x"), "a header block over the limit");
         // Many short header lines count as one block.
         refused(&part(&"X-A: b\r\n".repeat(3 * MAX as usize / 8), b"x"), "many header lines");
+        // What follows the closing boundary is read to the end (the body must be complete
+        // before the last part is reported), within the same bound.
+        ok(&[part("", b"x"), vec![b'e'; below]].concat(), "an epilogue under the limit");
+        for splits in [&[4096][..], &[1000, 7]] {
+            let body = [part("", b"x"), vec![b'e'; 3 * MAX as usize]].concat();
+            let parts = parse_split(&body, splits, B, MultipartLimits::default());
+            assert_eq!(kind(&parts), Some("malformed"), "an epilogue over the limit in {splits:?}");
+        }
     }
 
     #[test]

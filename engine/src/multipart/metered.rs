@@ -15,11 +15,11 @@
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, TryStreamExt};
 
 /// Error type of the streams multer reads (what multer itself wants).
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -50,28 +50,45 @@ pub(crate) struct UnparsedTooLarge {
     pub(crate) limit: u64,
 }
 
+/// The body's byte stream, shared: multer reads it through [`Metered`], and [`super::Parts`]
+/// reads what is left after the closing boundary (so the body is known complete before the
+/// last part is reported, and a read in flight is finished rather than dropped).
+pub(crate) type Source<'b> = Arc<Mutex<Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + 'b>>>>;
+
+/// Makes `stream` a [`Source`].
+pub(crate) fn source<'b, S, E>(stream: S) -> Source<'b>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'b,
+    E: Into<BoxError> + 'b,
+{
+    Arc::new(Mutex::new(Box::pin(stream.map_err(Into::into))))
+}
+
+/// Polls the shared stream for its next chunk.
+pub(crate) fn poll_source(source: &Source<'_>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BoxError>>> {
+    // Never contended: multer and `Parts` take turns on one thread.
+    let mut stream = source.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    stream.as_mut().poll_next(cx)
+}
+
 /// The stream multer reads, metered.
-pub(crate) struct Metered<S> {
-    inner: S,
+pub(crate) struct Metered<'b> {
+    source: Source<'b>,
     unparsed: Unparsed,
     limit: u64,
 }
 
-impl<S> Metered<S> {
-    pub(crate) fn new(inner: S, unparsed: Unparsed, limit: u64) -> Self {
-        Self { inner, unparsed, limit }
+impl<'b> Metered<'b> {
+    pub(crate) fn new(source: Source<'b>, unparsed: Unparsed, limit: u64) -> Self {
+        Self { source, unparsed, limit }
     }
 }
 
-impl<S, E> Stream for Metered<S>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: Into<BoxError>,
-{
+impl Stream for Metered<'_> {
     type Item = Result<Bytes, BoxError>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match Pin::new(&mut self.inner).poll_next(cx) {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match poll_source(&self.source, cx) {
             Poll::Ready(Some(Ok(chunk))) => {
                 // Checked when the next chunk arrives, not on every poll: multer polls again
                 // right after a chunk, before it parsed anything, and the inner streams answer
@@ -82,9 +99,7 @@ where
                 self.unparsed.add(chunk.len());
                 Poll::Ready(Some(Ok(chunk)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+            other => other,
         }
     }
 }

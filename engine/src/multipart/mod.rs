@@ -14,7 +14,7 @@ use futures::Stream;
 
 use crate::http::{Body, Error as HttpError};
 use body_stream::BodyStream;
-use metered::{BoxError, Metered, Unparsed, UnparsedTooLarge};
+use metered::{poll_source, BoxError, Metered, Source, Unparsed, UnparsedTooLarge};
 
 /// Multipart limits.
 #[derive(Debug, Clone)]
@@ -73,17 +73,24 @@ pub enum Error {
 impl From<multer::Error> for Error {
     fn from(e: multer::Error) -> Self {
         match e {
-            multer::Error::StreamReadFailed(inner) => match inner.downcast::<HttpError>() {
-                Ok(h) => Error::Body(*h),
-                Err(other) => match other.downcast::<UnparsedTooLarge>() {
-                    Ok(t) => Error::HeadTooLarge(t.limit),
-                    Err(other) => Error::Malformed(other.to_string()),
-                },
-            },
+            multer::Error::StreamReadFailed(inner) => Error::from_source(inner),
             multer::Error::NoBoundary | multer::Error::NoMultipart | multer::Error::DecodeContentType(_) => {
                 Error::NoBoundary
             }
             other => Error::Malformed(other.to_string()),
+        }
+    }
+}
+
+impl Error {
+    /// An error of the body stream (or of its metering).
+    fn from_source(e: BoxError) -> Self {
+        match e.downcast::<HttpError>() {
+            Ok(h) => Error::Body(*h),
+            Err(other) => match other.downcast::<UnparsedTooLarge>() {
+                Ok(t) => Error::HeadTooLarge(t.limit),
+                Err(other) => Error::Malformed(other.to_string()),
+            },
         }
     }
 }
@@ -96,9 +103,12 @@ pub fn parse_boundary(content_type: &str) -> Result<String, Error> {
 /// The parts of one multipart body.
 pub struct Parts<'b> {
     inner: multer::Multipart<'b>,
+    source: Source<'b>,
     limits: MultipartLimits,
     seen: usize,
     unparsed: Unparsed,
+    /// The closing boundary was seen and the body read to its end.
+    finished: bool,
 }
 
 impl<'b> Parts<'b> {
@@ -111,17 +121,26 @@ impl<'b> Parts<'b> {
     /// Reads parts from any stream of body bytes (the server's body, or one in memory).
     fn over<S, E>(stream: S, boundary: String, limits: MultipartLimits) -> Self
     where
-        S: Stream<Item = Result<Bytes, E>> + Unpin + Send + 'b,
-        E: Into<BoxError>,
+        S: Stream<Item = Result<Bytes, E>> + Send + 'b,
+        E: Into<BoxError> + 'b,
     {
         let unparsed = Unparsed::default();
-        let metered = Metered::new(stream, unparsed.clone(), MAX_UNPARSED_BYTES);
-        Self { inner: multer::Multipart::new(metered, boundary), limits, seen: 0, unparsed }
+        let source = metered::source(stream);
+        let metered = Metered::new(source.clone(), unparsed.clone(), MAX_UNPARSED_BYTES);
+        Self { inner: multer::Multipart::new(metered, boundary), source, limits, seen: 0, unparsed, finished: false }
     }
 
-    /// The next part; the previous one must have been dropped.
+    /// The next part; the previous one must have been dropped. `Ok(None)` comes only once the
+    /// whole body is in: after the closing boundary the rest (an epilogue, the last CRLF) is
+    /// read and discarded, so a body cut short after its last part is an error here — before
+    /// the caller commits anything — and no read is left in flight.
     pub async fn next_part(&mut self) -> Result<Option<Part<'b>>, Error> {
+        if self.finished {
+            return Ok(None);
+        }
         let Some(field) = self.inner.next_field().await? else {
+            self.read_to_end().await?;
+            self.finished = true;
             return Ok(None);
         };
         self.unparsed.progress();
@@ -134,6 +153,22 @@ impl<'b> Parts<'b> {
         let content_type = field.content_type().map(|m| m.to_string());
         let limit = if file_name.is_some() { self.limits.max_file_bytes } else { self.limits.max_field_bytes };
         Ok(Some(Part { field, name, file_name, content_type, received: 0, limit, unparsed: self.unparsed.clone() }))
+    }
+}
+
+impl Parts<'_> {
+    /// Reads the body after the closing boundary to its end, at most [`MAX_UNPARSED_BYTES`].
+    async fn read_to_end(&mut self) -> Result<(), Error> {
+        let mut after = 0u64;
+        while let Some(chunk) = futures::future::poll_fn(|cx| poll_source(&self.source, cx)).await {
+            after += chunk.map_err(Error::from_source)?.len() as u64;
+            if after > MAX_UNPARSED_BYTES {
+                return Err(Error::Malformed(format!(
+                    "more than {MAX_UNPARSED_BYTES} bytes after the closing boundary"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

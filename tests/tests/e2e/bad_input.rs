@@ -326,6 +326,53 @@ fn a_truncated_body_stores_nothing() {
 }
 
 #[test]
+fn a_body_cut_short_after_its_closing_boundary_stores_nothing() {
+    let s = server();
+    // Found by black-box probing: once multer saw the closing boundary the files were
+    // committed and 201 answered although the body was still incomplete - a Content-Length
+    // promising more, a chunked body without its last chunk.
+    for (size, task) in [(10, "cut-small"), (100_000, "cut-mid"), (600_000, "cut-large")] {
+        let mp = file_form("c.bin", &vec![b'c'; size]);
+        let body = mp.body();
+        let framings: [(&str, Vec<u8>); 2] = [
+            ("content-length", {
+                let mut r = upload_head(USER, task, &mp.content_type(), Some(body.len() as u64 + 500), &[]);
+                r.extend_from_slice(&body);
+                r
+            }),
+            ("chunked", {
+                let mut r = upload_head(USER, task, &mp.content_type(), None, &[]);
+                let whole = chunked(&body, &[65_536]);
+                r.extend_from_slice(&whole[..whole.len() - b"0\r\n\r\n".len()]);
+                r
+            }),
+        ];
+        for (framing, req) in framings {
+            let mut c = s.connect();
+            c.write_all(&req);
+            c.shutdown_write();
+            match c.try_read_response(false) {
+                Ok(r) => assert_eq!(r.status, 400, "{size} bytes, {framing}: {}", r.text()),
+                Err(e) => panic!("{size} bytes, {framing}: no answer ({e})"),
+            }
+        }
+        s.assert_nothing_stored(task);
+    }
+    // The same body with the promised bytes sent after all: they are an epilogue, and the
+    // upload is stored.
+    let mp = file_form("e.bin", b"epilogue follows");
+    let body = mp.body();
+    let mut c = s.connect();
+    c.write_all(&upload_head(USER, "epilogue", &mp.content_type(), Some(body.len() as u64 + 500), &[]));
+    c.write_all(&body);
+    c.write_all(&[b'e'; 500]);
+    let r = c.read_final_response();
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(s.list("epilogue", None).len(), 1);
+    s.assert_still_serving();
+}
+
+#[test]
 fn non_multipart_or_boundaryless_content_types_are_400() {
     let s = server();
     let mp = file_form("ct.txt", b"content type");
