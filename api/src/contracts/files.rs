@@ -1,6 +1,11 @@
 //! Downloads: `GET|HEAD /files/{bucket}/{key}` for every stored object, with `Range`
-//! (one range; 206/416), `ETag` = quoted qetag, the stored `Content-Type`, and Qiniu-style
-//! signed URLs for the buckets listed as private. Errors: `{"error": "<detail>"}`.
+//! (one range; 206/416), `ETag` = quoted qetag, conditional requests on it (`If-Match` 412,
+//! `If-None-Match` 304, `If-Range`), the stored `Content-Type`, and Qiniu-style signed URLs
+//! for the buckets listed as private. Errors: `{"error": "<detail>"}`.
+//!
+//! Every download also says `X-Content-Type-Options: nosniff` and `Content-Security-Policy:
+//! sandbox`: anyone may upload (the test environment allows anonymous uploads), and an uploaded
+//! HTML or SVG file served inline from this origin would otherwise run its scripts here.
 
 use serde_json::json;
 use sluice_engine::http::{Method, Request, RequestHead, Response, ResponseBody};
@@ -36,6 +41,9 @@ pub enum FilesError {
     /// A private bucket without a valid signature.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// `If-Match` names no ETag the object has.
+    #[error("precondition failed")]
+    PreconditionFailed,
     /// The range lies outside the object.
     #[error("requested range not satisfiable")]
     RangeNotSatisfiable {
@@ -55,6 +63,7 @@ impl FilesError {
             FilesError::BadPath => 400,
             FilesError::NotFound => 404,
             FilesError::Unauthorized(_) => 401,
+            FilesError::PreconditionFailed => 412,
             FilesError::RangeNotSatisfiable { .. } => 416,
             FilesError::Engine(e) => match e.class() {
                 sluice_engine::ErrorClass::NotFound => 404,
@@ -120,9 +129,24 @@ pub async fn handle_get(state: &AppState, head: &RequestHead, bucket: &str, key:
     }
     let record = state.engine.stat(bucket, key)?.ok_or(FilesError::NotFound)?;
     let size = record.size;
+    let etag = format!("\"{}\"", record.qetag);
+    // RFC 9110 §13.2.2: If-Match, then If-None-Match, then If-Range.
+    if let Some(v) = head.header("if-match") {
+        if !etag_listed(v, &etag, false) {
+            return Err(FilesError::PreconditionFailed);
+        }
+    }
+    if let Some(v) = head.header("if-none-match") {
+        if etag_listed(v, &etag, true) {
+            return Ok(safe_headers(Response::empty(304).with_header("ETag", etag)));
+        }
+    }
+    // A Range is honoured only while the client's copy is this one: an If-Range that is not
+    // this ETag (or a date: no Last-Modified is given out) asks for the whole object.
+    let range_applies = head.header("if-range").is_none_or(|v| v.trim() == etag);
     let range = match head.header("range") {
-        Some(r) => parse_range(r, size)?,
-        None => None,
+        Some(r) if range_applies => parse_range(r, size)?,
+        _ => None,
     };
     let (status, offset, len) = match range {
         Some((start, end)) => (206, start, end - start + 1),
@@ -136,12 +160,30 @@ pub async fn handle_get(state: &AppState, head: &RequestHead, bucket: &str, key:
     let mut resp = Response { status, headers: Vec::new(), body, close: false }
         .with_header("Content-Type", record.mime.clone())
         .with_header("Content-Length", len.to_string())
-        .with_header("ETag", format!("\"{}\"", record.qetag))
+        .with_header("ETag", etag)
         .with_header("Accept-Ranges", "bytes");
     if status == 206 {
         resp = resp.with_header("Content-Range", format!("bytes {}-{}/{}", offset, offset + len - 1, size));
     }
-    Ok(resp)
+    Ok(safe_headers(resp))
+}
+
+/// The headers that keep an uploaded page from running as this origin (module header).
+fn safe_headers(resp: Response) -> Response {
+    resp.with_header("X-Content-Type-Options", "nosniff").with_header("Content-Security-Policy", "sandbox")
+}
+
+/// Whether the `If-Match` / `If-None-Match` value `list` names `etag` (or is `*`). `weak`: the
+/// weak comparison (a `W/` prefix is ignored; If-None-Match), else the strong one (If-Match:
+/// a weak validator never matches).
+fn etag_listed(list: &str, etag: &str, weak: bool) -> bool {
+    if list.trim() == "*" {
+        return true;
+    }
+    list.split(',').map(str::trim).any(|tag| match tag.strip_prefix("W/") {
+        Some(weak_tag) => weak && weak_tag == etag,
+        None => tag == etag,
+    })
 }
 
 /// Parses one `bytes=` range against `size` (RFC 9110 §14.1.2). `Ok(None)` = serve the whole
@@ -185,6 +227,18 @@ pub fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, FilesEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etag_lists() {
+        let e = "\"Fq1\"";
+        assert!(etag_listed("\"Fq1\"", e, false));
+        assert!(etag_listed("\"x\", \"Fq1\"", e, false));
+        assert!(etag_listed("*", e, false));
+        assert!(!etag_listed("\"x\"", e, true));
+        assert!(!etag_listed("Fq1", e, true), "unquoted is another tag");
+        assert!(etag_listed("W/\"Fq1\"", e, true), "weak comparison for If-None-Match");
+        assert!(!etag_listed("W/\"Fq1\"", e, false), "never for If-Match");
+    }
 
     #[test]
     fn ranges() {

@@ -74,6 +74,43 @@ fn downloads_serve_ranges_suffixes_and_416() {
 }
 
 #[test]
+fn downloads_answer_conditional_requests_on_the_etag() {
+    let s = TestServer::start(|_| {});
+    let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    let v = s.upload_ok(&[("cond.bin", &data)], USER, TASK);
+    let url = weidu_url(v["data"]["file_infos"][0]["path"].as_str().unwrap());
+    let full = s.get(&url);
+    let etag = full.header("etag").unwrap().to_owned();
+    // Nothing an uploaded page could run as this origin.
+    assert_eq!(full.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(full.header("content-security-policy"), Some("sandbox"));
+    let get = |headers: &[&str]| s.get_with(&url, headers);
+
+    // If-None-Match: 304 without a body while the client's copy is current.
+    for inm in [etag.clone(), format!("W/{etag}"), format!("\"other\", {etag}"), "*".into()] {
+        let r = get(&[&format!("If-None-Match: {inm}")]);
+        assert_eq!((r.status, r.body.len()), (304, 0), "If-None-Match: {inm}");
+        assert_eq!(r.header("etag"), Some(etag.as_str()));
+    }
+    assert_eq!(get(&["If-None-Match: \"other\""]).status, 200);
+    // If-Match: 412 unless it names this ETag (strongly).
+    assert_eq!(get(&[&format!("If-Match: {etag}")]).status, 200);
+    assert_eq!(get(&["If-Match: *"]).status, 200);
+    for im in ["\"nope\"".to_owned(), format!("W/{etag}")] {
+        let r = get(&[&format!("If-Match: {im}")]);
+        assert_eq!(r.status, 412, "If-Match: {im}: {}", r.text());
+    }
+    // If-Range: the range only while the copy is this one, otherwise the whole object - a
+    // resumed download never splices two versions.
+    let r = get(&["Range: bytes=0-1", &format!("If-Range: {etag}")]);
+    assert_eq!((r.status, r.body.as_slice()), (206, &data[..2]));
+    for ir in ["\"nope\"", "Sat, 05 Dec 2026 08:00:00 GMT"] {
+        let r = get(&["Range: bytes=0-1", &format!("If-Range: {ir}")]);
+        assert_eq!((r.status, r.body.len()), (200, data.len()), "If-Range: {ir}");
+    }
+}
+
+#[test]
 fn several_files_in_one_request_come_back_in_order_and_other_fields_are_ignored() {
     let s = TestServer::start(|_| {});
     let a = vec![b'a'; 3000];
