@@ -173,7 +173,8 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, peer: SocketAddr, 
         }
 
         let framing = head.framing;
-        let resp: Response = {
+        let http10 = head.version_minor == 0;
+        let mut resp: Response = {
             let body = Body::new(&mut io, framing, limits.max_body);
             handler.call(Request { head, body, peer, request_id: request_id.clone() }).await
         };
@@ -194,6 +195,11 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, peer: SocketAddr, 
                     linger_after = true;
                 }
             }
+        }
+        if http10 && !close {
+            // HTTP/1.0 closes by default: a client that asked to keep the connection must be
+            // told it was kept, or it waits for the end of the stream (RFC 9112 §9.3).
+            resp = resp.with_header("Connection", "keep-alive");
         }
         if write_response(&mut io.stream, resp, &request_id, close, head_only, limits.send_timeout).await.is_err() {
             return;

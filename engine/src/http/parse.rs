@@ -136,14 +136,10 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<(RequestHead
         return Err(Error::HeadTooLarge(limits.max_head_bytes));
     }
     let method = Method::parse(req.method.ok_or(Error::BadHead("no method"))?);
-    let target = req.path.ok_or(Error::BadHead("no request target"))?;
-    if !target.starts_with('/') {
-        // Only origin-form is served (no proxying, no `*`).
-        return Err(Error::BadHead("request target must start with /"));
-    }
+    let target = origin_form(req.path.ok_or(Error::BadHead("no request target"))?)?;
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p.to_owned(), q.to_owned()),
-        None => (target.to_owned(), String::new()),
+        None => (target.into_owned(), String::new()),
     };
     let version_minor = req.version.ok_or(Error::Version)?;
 
@@ -197,6 +193,11 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<(RequestHead
         headers.push((name, h.value.to_vec()));
     }
 
+    if version_minor >= 1 && !host_seen {
+        // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
+        return Err(Error::BadHead("missing Host"));
+    }
+
     let framing = match (transfer_encoding, content_length) {
         (Some(_), Some(_)) => return Err(Error::BadFraming("both Transfer-Encoding and Content-Length")),
         (Some(te), None) => {
@@ -228,6 +229,28 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<(RequestHead
         },
         len + skip,
     )))
+}
+
+/// The origin-form (`/path?query`) of a request target. The absolute form
+/// (`http://host/path?query`), which RFC 9112 §3.2.2 says a server MUST accept, is reduced to
+/// it (this server serves every host alike). Anything else — `*`, an authority — is refused:
+/// no proxying.
+fn origin_form(target: &str) -> Result<std::borrow::Cow<'_, str>, Error> {
+    if target.starts_with('/') {
+        return Ok(target.into());
+    }
+    let scheme_len = ["http://", "https://"]
+        .iter()
+        .find(|s| target.get(..s.len()).is_some_and(|t| t.eq_ignore_ascii_case(s)))
+        .map(|s| s.len())
+        .ok_or(Error::BadHead("request target must start with / (or be an absolute http URL)"))?;
+    let after_scheme = &target[scheme_len..];
+    match after_scheme.find(['/', '?']) {
+        Some(i) if after_scheme.as_bytes()[i] == b'/' => Ok(after_scheme[i..].into()),
+        // `http://host?q` or `http://host`: an empty path, which means `/`.
+        Some(i) => Ok(format!("/{}", &after_scheme[i..]).into()),
+        None => Ok("/".into()),
+    }
 }
 
 /// The path of the request target in a (possibly invalid or incomplete) head, when its request
@@ -284,27 +307,31 @@ mod tests {
     #[test]
     fn framing_table() {
         let cases: &[(&str, Result<BodyFraming, u16>)] = &[
-            ("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", Ok(BodyFraming::Length(5))),
-            ("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", Ok(BodyFraming::None)),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", Ok(BodyFraming::Chunked)),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked \r\n\r\n", Ok(BodyFraming::Chunked)),
-            ("GET / HTTP/1.1\r\n\r\n", Ok(BodyFraming::None)),
-            ("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", Err(400)),
-            ("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", Err(400)),
-            ("POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n", Err(400)),
-            ("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", Err(400)),
-            ("POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n", Err(400)),
-            ("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", Err(400)),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", Err(400)),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", Err(400)),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", Err(400)),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n", Ok(BodyFraming::Length(5))),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", Ok(BodyFraming::None)),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", Ok(BodyFraming::Chunked)),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked \r\n\r\n", Ok(BodyFraming::Chunked)),
+            ("GET / HTTP/1.1\r\nHost: h\r\n\r\n", Ok(BodyFraming::None)),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", Err(400)),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", Err(400)),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\n", Err(400)),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", Err(400)),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\n", Err(400)),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n", Err(400)),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", Err(400)),
+            ("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", Err(400)),
+            (
+                "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Err(400),
+            ),
             ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", Err(400)),
             ("GET / HTTP/2.0\r\n\r\n", Err(505)),
             ("GET /\r\n\r\n", Err(400)),
-            ("GET http://x/ HTTP/1.1\r\n\r\n", Err(400)),
-            ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", Err(400)),
-            ("GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", Err(400)),
-            ("GET / HTTP/1.1\r\nExpect: 200-ok\r\n\r\n", Err(400)),
+            ("GET http://x/ HTTP/1.1\r\nHost: h\r\n\r\n", Ok(BodyFraming::None)),
+            ("GET / HTTP/1.1\r\n\r\n", Err(400)),
+            ("GET / HTTP/1.1\r\nHost: h\r\nHost: a\r\nHost: b\r\n\r\n", Err(400)),
+            ("GET / HTTP/1.1\r\nHost: h\r\nBad Header: x\r\n\r\n", Err(400)),
+            ("GET / HTTP/1.1\r\nHost: h\r\nExpect: 200-ok\r\n\r\n", Err(400)),
         ];
         for (input, want) in cases {
             let got = parse(input).map(|r| r.expect("complete head").0.framing);
@@ -328,13 +355,38 @@ mod tests {
     }
 
     #[test]
+    fn http11_needs_host_and_http10_does_not() {
+        let err = parse("GET / HTTP/1.1\r\nX: y\r\n\r\n").unwrap_err();
+        assert_eq!(err.status(), Some(400), "{err}");
+        assert!(parse("GET / HTTP/1.0\r\n\r\n").unwrap().is_some());
+        assert!(parse("GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap().is_some());
+    }
+
+    #[test]
+    fn absolute_form_targets_are_served_as_their_path() {
+        for (target, path, query) in [
+            ("http://h:1/weidu/api/v1/files?task_id=t", "/weidu/api/v1/files", "task_id=t"),
+            ("HTTPS://h/a/b", "/a/b", ""),
+            ("http://h", "/", ""),
+            ("http://h?x=1", "/", "x=1"),
+        ] {
+            let head = parse(&format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n")).unwrap().unwrap().0;
+            assert_eq!((head.path.as_str(), head.query.as_str()), (path, query), "{target}");
+        }
+        for target in ["*", "h:80", "ftp://h/a", "http:/h"] {
+            let err = parse(&format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n")).unwrap_err();
+            assert_eq!(err.status(), Some(400), "{target}: {err}");
+        }
+    }
+
+    #[test]
     fn partial_head_needs_more() {
         assert!(parse("POST / HTTP/1.1\r\nContent-Le").unwrap().is_none());
     }
 
     #[test]
     fn head_size_limit_at_n_and_n_plus_1() {
-        let base = "GET / HTTP/1.1\r\nX: ";
+        let base = "GET / HTTP/1.1\r\nHost: h\r\nX: ";
         let limits = HttpLimits { max_head_bytes: 100, ..HttpLimits::default() };
         let fill = 100 - base.len() - 4;
         let exact = format!("{base}{}\r\n\r\n", "a".repeat(fill));
@@ -350,9 +402,9 @@ mod tests {
     #[test]
     fn header_count_limit_at_n_and_n_plus_1() {
         let limits = HttpLimits { max_headers: 3, ..HttpLimits::default() };
-        let ok = "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+        let ok = "GET / HTTP/1.1\r\nHost: h\r\nB: 2\r\nC: 3\r\n\r\n";
         assert!(parse_head(ok.as_bytes(), &limits).unwrap().is_some());
-        let over = "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n";
+        let over = "GET / HTTP/1.1\r\nHost: h\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n";
         let err = parse_head(over.as_bytes(), &limits).unwrap_err();
         assert_eq!(err.status(), Some(431));
     }
@@ -363,16 +415,18 @@ mod tests {
         assert!(!h.keep_alive);
         let (h, _) = parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap().unwrap();
         assert!(h.keep_alive);
-        let (h, _) = parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap().unwrap();
+        let (h, _) = parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").unwrap().unwrap();
         assert!(!h.keep_alive);
-        let (h, _) = parse("POST / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n").unwrap().unwrap();
+        let (h, _) =
+            parse("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n").unwrap().unwrap();
         assert!(h.expect_continue);
     }
 
     #[test]
     fn query_and_path_decoding() {
-        let (h, len) = parse("\r\nGET /files/b/a%20b%2Fc?user_id=u%201&task_id=t HTTP/1.1\r\n\r\n").unwrap().unwrap();
-        assert_eq!(len, 61);
+        let (h, len) =
+            parse("\r\nGET /files/b/a%20b%2Fc?user_id=u%201&task_id=t HTTP/1.1\r\nHost: h\r\n\r\n").unwrap().unwrap();
+        assert_eq!(len, 70);
         assert_eq!(h.decoded_path().unwrap(), "/files/b/a b/c");
         assert_eq!(h.query_param("user_id").unwrap(), "u 1");
         assert_eq!(h.query_param("task_id").unwrap(), "t");

@@ -76,7 +76,7 @@ fn pipelined_requests_in_one_write_are_answered_in_order_on_one_connection() {
 }
 
 #[test]
-fn http10_closes_unless_keep_alive_and_connection_close_is_honoured() {
+fn http10_closes_unless_keep_alive_and_connection_close_is_honoured_and_http11_needs_host() {
     let s = TestServer::start(|_| {});
 
     let mut c = s.connect();
@@ -87,9 +87,21 @@ fn http10_closes_unless_keep_alive_and_connection_close_is_honoured() {
 
     let mut c = s.connect();
     c.write_all(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
-    assert_eq!(c.read_response().status, 200);
+    let r = c.read_response();
+    assert_eq!(r.status, 200);
+    // Said, or an HTTP/1.0 client waits for the end of the stream.
+    assert!(r.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("keep-alive")), "{:?}", r.headers);
     c.write_all(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     assert_eq!(c.read_response().status, 200, "HTTP/1.0 keep-alive serves a second request");
+
+    // HTTP/1.1 requires Host (RFC 9112 §3.2); the absolute form of a target is served as its path.
+    let mut c = s.connect();
+    c.write_all(b"GET /healthz HTTP/1.1\r\n\r\n");
+    assert_eq!(c.read_response().status, 400);
+    let mut c = s.connect();
+    c.write_all(format!("GET http://{}/healthz HTTP/1.1\r\nHost: x\r\n\r\n", s.addr()).as_bytes());
+    let r = c.read_response();
+    assert_eq!((r.status, r.text().as_str()), (200, "ok\n"));
 
     let mut c = s.connect();
     c.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");

@@ -89,12 +89,17 @@ impl WeiduError {
         let status = self.status();
         let result = match status {
             507 => INSUFFICIENT_STORAGE.to_owned(),
+            // The client's HTTP version, not a server fault.
+            505 => self.to_string(),
             500.. => "internal error".to_owned(),
             _ => self.to_string(),
         };
         let mut resp = respond::json(status, &ErrorBody { code: status, result });
-        if status == 405 {
-            resp = resp.with_header("Allow", "GET, HEAD, POST");
+        match status {
+            405 => resp = resp.with_header("Allow", "GET, HEAD, POST"),
+            // RFC 9110 §11.6.1: a 401 names the scheme it wants.
+            401 => resp = resp.with_header("WWW-Authenticate", "Bearer"),
+            _ => {}
         }
         resp
     }
@@ -136,5 +141,13 @@ mod tests {
         let resp = WeiduError::from(sluice_engine::ingest::Error::Io(eio)).render();
         assert_eq!(resp.status, 500);
         assert_eq!(body(&resp), serde_json::json!({ "code": 500, "result": "internal error" }));
+    }
+
+    #[test]
+    fn client_faults_say_what_they_were_and_carry_their_headers() {
+        let resp = WeiduError::Framing { status: 505, message: "unsupported HTTP version".into() }.render();
+        assert_eq!(body(&resp), serde_json::json!({ "code": 505, "result": "unsupported HTTP version" }));
+        assert_eq!(WeiduError::Unauthorized.render().header("www-authenticate"), Some("Bearer"));
+        assert_eq!(WeiduError::MethodNotAllowed.render().header("allow"), Some("GET, HEAD, POST"));
     }
 }
