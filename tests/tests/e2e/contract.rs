@@ -138,8 +138,16 @@ fn several_files_in_one_request_come_back_in_order_and_other_fields_are_ignored(
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 3, "ids must differ");
-    // All three share one create_time (one request) and are listed; nothing else is.
-    assert_eq!(s.list(TASK, None).len(), 3);
+    // All three share one create_time (one request) and are listed, in the order they were
+    // sent (their random ids used to decide it); nothing else is.
+    let listed: Vec<String> = s.list(TASK, None).iter().map(|f| f["name"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(listed, names);
+    // Ten more in one request, named so that neither name nor id order could pass for it.
+    let names: Vec<String> = (0..10).map(|i| format!("{}.txt", 9 - i)).collect();
+    let files: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
+    s.upload_ok(&files, "u2", TASK);
+    let listed: Vec<String> = s.list(TASK, Some("u2")).iter().map(|f| f["name"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(listed, names);
 }
 
 /// Runs `curl` with `args`, bounded in time by curl itself (`--max-time 60`, added after the

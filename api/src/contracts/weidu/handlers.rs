@@ -124,8 +124,9 @@ pub async fn handle_upload(state: &AppState, req: &mut Request<'_>) -> Result<Re
             key: key.clone(),
             record,
             overwrite: false,
-            // Listed per task, ordered by user, then time, then id.
-            links: vec![(task_collection(&task_id), format!("{user_id}/{now:016}/{id}"))],
+            // Listed per task, ordered by user, then time, then the file's place in its request
+            // (its files share one time), then id.
+            links: vec![(task_collection(&task_id), format!("{user_id}/{now:016}/{:04}/{id}", infos.len()))],
             pack: blob.pack,
         };
         infos.push(FileInfo::from_stored(&sluice_engine::StoredObject {
