@@ -18,6 +18,26 @@ pub fn jpeg(w: u16, h: u16) -> Vec<u8> {
     out
 }
 
+/// [`jpeg`] with an EXIF APP1 segment (big-endian TIFF, one IFD0 entry) whose Orientation tag
+/// is `orientation` — what a phone writes for a photo taken upright (6) and stored landscape.
+pub fn jpeg_with_orientation(w: u16, h: u16, orientation: u16) -> Vec<u8> {
+    let plain = jpeg(w, h);
+    let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08".to_vec();
+    for field in [1u16, 0x0112, 3] {
+        exif.extend_from_slice(&field.to_be_bytes()); // entry count, tag, type SHORT
+    }
+    exif.extend_from_slice(&1u32.to_be_bytes());
+    exif.extend_from_slice(&orientation.to_be_bytes());
+    exif.extend_from_slice(&[0; 6]); // value padding, no next IFD
+                                     // APP1 goes right after SOI.
+    let mut out = plain[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&(exif.len() as u16 + 2).to_be_bytes());
+    out.extend_from_slice(&exif);
+    out.extend_from_slice(&plain[2..]);
+    out
+}
+
 /// A `w × h` 8-bit RGB PNG with stored (uncompressed) deflate blocks.
 pub fn png(w: u32, h: u32) -> Vec<u8> {
     let mut raw = Vec::with_capacity((w as usize * 3 + 1) * h as usize);

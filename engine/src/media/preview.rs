@@ -79,7 +79,9 @@ pub enum Error {
 /// `spec.max_source_pixels` — checked from the headers, before anything is decoded.
 ///
 /// Grayscale sources give grayscale previews; alpha is composited on white; 16-bit and palette
-/// PNGs are reduced to 8-bit RGB. Blocks: run it on the blocking pool.
+/// PNGs are reduced to 8-bit RGB; a JPEG's EXIF orientation is applied (the preview is upright
+/// as a viewer shows the original, and carries no EXIF of its own). Blocks: run it on the
+/// blocking pool.
 pub fn render_preview(source: &[u8], spec: &PreviewSpec) -> Result<Option<Vec<u8>>, Error> {
     let Some(info) = previewable_header(source, spec)? else {
         return Ok(None);
@@ -90,8 +92,8 @@ pub fn render_preview(source: &[u8], spec: &PreviewSpec) -> Result<Option<Vec<u8
         _ => decode_png(source, info.pixels()),
     }))
     .map_err(|_| Error::DecoderPanicked { format })??;
-    let resized = resize(decoded, spec)?;
-    encode_jpeg(&resized, spec.quality).map(Some)
+    let resized = resize(decoded, spec, info.orientation >= 5)?;
+    encode_jpeg(&orient(resized, info.orientation), spec.quality).map(Some)
 }
 
 /// [`render_preview`] of the file at `path`, read with `std::fs` (so: blocking pool only).
@@ -258,8 +260,10 @@ pub(crate) fn fit(w: u32, h: u32, max_w: u32, max_h: u32) -> (u32, u32) {
     }
 }
 
-fn resize(src: Pixels, spec: &PreviewSpec) -> Result<Pixels, Error> {
-    let (w, h) = fit(src.width, src.height, spec.max_width, spec.max_height);
+/// Scales `src` to fit the spec's box — turned a quarter when the pixels will be (`turned`).
+fn resize(src: Pixels, spec: &PreviewSpec, turned: bool) -> Result<Pixels, Error> {
+    let (box_w, box_h) = if turned { (spec.max_height, spec.max_width) } else { (spec.max_width, spec.max_height) };
+    let (w, h) = fit(src.width, src.height, box_w, box_h);
     if (w, h) == (src.width, src.height) {
         return Ok(src);
     }
@@ -271,6 +275,33 @@ fn resize(src: Pixels, spec: &PreviewSpec) -> Result<Pixels, Error> {
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Hamming));
     Resizer::new().resize(&from, &mut to, &options).map_err(|e| Error::Resize(e.to_string()))?;
     Ok(Pixels { width: w, height: h, gray, data: to.into_vec() })
+}
+
+/// The pixels as displayed under EXIF orientation `orientation` (1–8; anything else: as
+/// stored). Each stored pixel `(x, y)` of a `w`×`h` image goes where the orientation shows it.
+fn orient(px: Pixels, orientation: u8) -> Pixels {
+    if !(2..=8).contains(&orientation) {
+        return px;
+    }
+    let (w, h, c) = (px.width as usize, px.height as usize, px.channels());
+    let (dw, dh) = if orientation >= 5 { (h, w) } else { (w, h) };
+    let mut out = vec![0u8; dw * dh * c];
+    for y in 0..h {
+        for x in 0..w {
+            let (dx, dy) = match orientation {
+                2 => (w - 1 - x, y),         // mirrored
+                3 => (w - 1 - x, h - 1 - y), // upside down
+                4 => (x, h - 1 - y),         // mirrored upside down
+                5 => (y, x),                 // transposed
+                6 => (h - 1 - y, x),         // turned a quarter clockwise
+                7 => (h - 1 - y, w - 1 - x), // transversed
+                _ => (y, w - 1 - x),         // 8: turned a quarter anticlockwise
+            };
+            let (from, to) = ((y * w + x) * c, (dy * dw + dx) * c);
+            out[to..to + c].copy_from_slice(&px.data[from..from + c]);
+        }
+    }
+    Pixels { width: dw as u32, height: dh as u32, gray: px.gray, data: out }
 }
 
 fn encode_jpeg(px: &Pixels, quality: u8) -> Result<Vec<u8>, Error> {
@@ -376,6 +407,42 @@ mod tests {
             assert_eq!((w, h), (ww, wh), "{sw}x{sh} in {bw}x{bh}");
             assert!(!gray);
         }
+    }
+
+    #[test]
+    fn every_exif_orientation_shows_the_pixels_upright() {
+        // Stored:  1 2 3     each orientation below is how a viewer shows it
+        //          4 5 6
+        let stored = || Pixels { width: 3, height: 2, gray: true, data: vec![1, 2, 3, 4, 5, 6] };
+        let shown: [(u8, (u32, u32), [u8; 6]); 8] = [
+            (1, (3, 2), [1, 2, 3, 4, 5, 6]),
+            (2, (3, 2), [3, 2, 1, 6, 5, 4]),
+            (3, (3, 2), [6, 5, 4, 3, 2, 1]),
+            (4, (3, 2), [4, 5, 6, 1, 2, 3]),
+            (5, (2, 3), [1, 4, 2, 5, 3, 6]),
+            (6, (2, 3), [4, 1, 5, 2, 6, 3]),
+            (7, (2, 3), [6, 3, 5, 2, 4, 1]),
+            (8, (2, 3), [3, 6, 2, 5, 1, 4]),
+        ];
+        for (orientation, (w, h), data) in shown {
+            let px = orient(stored(), orientation);
+            assert_eq!((px.width, px.height, px.data.as_slice()), (w, h, &data[..]), "orientation {orientation}");
+        }
+        assert_eq!(orient(stored(), 0).data, vec![1, 2, 3, 4, 5, 6], "out of range: as stored");
+        // RGB pixels move whole.
+        let rgb = Pixels { width: 2, height: 1, gray: false, data: vec![1, 1, 1, 2, 2, 2] };
+        assert_eq!(orient(rgb, 6).data, vec![1, 1, 1, 2, 2, 2]);
+    }
+
+    #[test]
+    fn a_turned_jpeg_gets_an_upright_preview_within_the_box() {
+        let spec = PreviewSpec { max_width: 400, max_height: 200, ..PreviewSpec::default() };
+        // Stored 800×300, shown 300×800: the preview fits the box as shown, 75×200.
+        let source = crate::media::probe::tests::jpeg_with_orientation(800, 300, 6);
+        let preview = render_preview(&source, &spec).unwrap().unwrap();
+        assert_eq!(dims(&preview), (75, 200));
+        let upright = render_preview(&crate::media::probe::tests::jpeg_with_orientation(800, 300, 1), &spec);
+        assert_eq!(dims(&upright.unwrap().unwrap()), (400, 150));
     }
 
     #[test]

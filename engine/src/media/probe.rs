@@ -60,12 +60,25 @@ pub struct ImageInfo {
     pub width: u32,
     /// Height in pixels, never 0.
     pub height: u32,
+    /// How the stored pixels are turned for display: the EXIF orientation, 1–8 (1 = as
+    /// stored; 5–8 swap width and height). 1 when absent, out of range, or not a JPEG.
+    pub orientation: u8,
 }
 
 impl ImageInfo {
     /// `width × height`, without overflow.
     pub fn pixels(&self) -> u64 {
         u64::from(self.width) * u64::from(self.height)
+    }
+
+    /// Width and height as the image is shown (what browsers and photo viewers do with the
+    /// orientation): a phone's portrait photo is stored landscape with orientation 6.
+    pub fn display_size(&self) -> (u32, u32) {
+        if self.orientation >= 5 {
+            (self.height, self.width)
+        } else {
+            (self.width, self.height)
+        }
     }
 }
 
@@ -82,16 +95,16 @@ const JPEG_MAX_SIDE: usize = u16::MAX as usize;
 /// corrupt headers and for zero-sized images; never panics.
 pub fn probe_image(head: &[u8]) -> Option<ImageInfo> {
     let format = ImageFormat::from_magic(head)?;
-    let (width, height) = match format {
-        ImageFormat::Jpeg => jpeg_dimensions(head)?,
-        ImageFormat::Png => png_dimensions(head)?,
-        ImageFormat::Gif => gif_dimensions(head)?,
-        ImageFormat::Webp => webp_dimensions(head)?,
+    let (width, height, orientation) = match format {
+        ImageFormat::Jpeg => jpeg_header(head)?,
+        ImageFormat::Png => png_dimensions(head).map(|(w, h)| (w, h, 1))?,
+        ImageFormat::Gif => gif_dimensions(head).map(|(w, h)| (w, h, 1))?,
+        ImageFormat::Webp => webp_dimensions(head).map(|(w, h)| (w, h, 1))?,
     };
     if width == 0 || height == 0 {
         return None;
     }
-    Some(ImageInfo { format, width, height })
+    Some(ImageInfo { format, width, height, orientation })
 }
 
 /// Options for reading JPEG headers: lenient (real-world files bend the standard) and allowing
@@ -100,17 +113,27 @@ pub(crate) fn jpeg_options() -> DecoderOptions {
     DecoderOptions::new_fast().set_max_width(JPEG_MAX_SIDE).set_max_height(JPEG_MAX_SIDE)
 }
 
-fn jpeg_dimensions(head: &[u8]) -> Option<(u32, u32)> {
-    // The header parser is third-party code fed with client bytes; a bug in it must not take
-    // down the calling thread.
+/// Width, height and EXIF orientation of a JPEG.
+fn jpeg_header(head: &[u8]) -> Option<(u32, u32, u8)> {
+    // The header parsers are third-party code fed with client bytes; a bug in them must not
+    // take down the calling thread.
     catch_unwind(AssertUnwindSafe(|| {
         let mut decoder = JpegDecoder::new_with_options(head, jpeg_options());
         decoder.decode_headers().ok()?;
         let (w, h) = decoder.dimensions()?;
-        Some((u32::try_from(w).ok()?, u32::try_from(h).ok()?))
+        let orientation = decoder.exif().and_then(|tiff| exif_orientation(tiff)).unwrap_or(1);
+        Some((u32::try_from(w).ok()?, u32::try_from(h).ok()?, orientation))
     }))
     .ok()
     .flatten()
+}
+
+/// The orientation tag (0x0112) of the primary image in EXIF data that starts at its TIFF
+/// header; `None` when absent, unreadable or not 1–8.
+fn exif_orientation(tiff: &[u8]) -> Option<u8> {
+    let exif = exif::Reader::new().read_raw(tiff.to_vec()).ok()?;
+    let value = exif.get_field(exif::Tag::Orientation, exif::In::PRIMARY)?.value.get_uint(0)?;
+    u8::try_from(value).ok().filter(|o| (1..=8).contains(o))
 }
 
 fn png_dimensions(head: &[u8]) -> Option<(u32, u32)> {
@@ -171,6 +194,36 @@ fn imagesize_dims(head: &[u8]) -> Option<(u32, u32)> {
 pub(crate) mod tests {
     use super::*;
     use crate::media::PROBE_PREFIX_BYTES;
+
+    /// A JPEG of `w`×`h` whose EXIF (big-endian TIFF, one IFD0 entry) says `orientation`.
+    pub(crate) fn jpeg_with_orientation(w: u16, h: u16, orientation: u16) -> Vec<u8> {
+        let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08".to_vec();
+        exif.extend_from_slice(&1u16.to_be_bytes()); // one entry
+        exif.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
+        exif.extend_from_slice(&3u16.to_be_bytes()); // SHORT
+        exif.extend_from_slice(&1u32.to_be_bytes()); // one value
+        exif.extend_from_slice(&orientation.to_be_bytes());
+        exif.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // value padding, no next IFD
+        let pixels = vec![128u8; usize::from(w) * usize::from(h) * 3];
+        let mut out = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 80);
+        encoder.add_app_segment(1, &exif).unwrap();
+        encoder.encode(&pixels, w, h, jpeg_encoder::ColorType::Rgb).unwrap();
+        out
+    }
+
+    #[test]
+    fn the_exif_orientation_is_read_and_turns_the_displayed_size() {
+        for (orientation, shown) in [(1, (40, 20)), (3, (40, 20)), (5, (20, 40)), (6, (20, 40)), (8, (20, 40))] {
+            let info = probe_image(&jpeg_with_orientation(40, 20, orientation)).unwrap();
+            assert_eq!((info.width, info.height, info.orientation), (40, 20, orientation as u8));
+            assert_eq!(info.display_size(), shown, "orientation {orientation}");
+        }
+        // Out of range, or no EXIF at all: as stored.
+        assert_eq!(probe_image(&jpeg_with_orientation(40, 20, 9)).unwrap().orientation, 1);
+        assert_eq!(probe_image(&jpeg(40, 20, 0)).unwrap().orientation, 1);
+        assert_eq!(exif_orientation(b"MM\0\x2a\0\0\0\x08\0"), None, "a truncated IFD");
+    }
 
     /// A JPEG of `w`×`h` made by jpeg-encoder, with `app1` bytes of APP1 metadata (split into
     /// several segments if needed) before the frame header.
@@ -262,7 +315,7 @@ pub(crate) mod tests {
             ("webp extended", webp_extended(5000, 3), Webp, 5000, 3),
         ];
         for (name, bytes, format, width, height) in cases {
-            let want = ImageInfo { format, width, height };
+            let want = ImageInfo { format, width, height, orientation: 1 };
             assert_eq!(probe_image(&bytes), Some(want), "{name}");
             let prefix = &bytes[..bytes.len().min(PROBE_PREFIX_BYTES)];
             assert_eq!(probe_image(prefix), Some(want), "{name} (prefix)");

@@ -48,6 +48,15 @@ fn previews_come_from_memory_for_packed_images_and_from_the_blob_file_for_larger
 }
 
 #[test]
+fn a_phone_photo_turned_by_its_exif_is_reported_and_previewed_as_shown() {
+    let s = TestServer::start(|_| {});
+    // Stored 800×600 landscape, orientation 6: shown 600×800 portrait (as browsers show it).
+    let fi = upload_image(&s, "phone.jpg", "image/jpeg", &sluice_tests::media::jpeg_with_orientation(800, 600, 6));
+    assert_eq!((fi["width"].as_u64(), fi["height"].as_u64()), (Some(600), Some(800)));
+    assert_preview(&s, &fi, (300, 400));
+}
+
+#[test]
 fn portrait_jpeg_preview_is_bound_by_height_and_small_ones_are_not_upscaled() {
     let s = TestServer::start(|_| {});
     let fi = upload_image(&s, "tall.jpeg", "image/jpeg", &jpeg(300, 600));

@@ -106,8 +106,9 @@ pub async fn handle_upload(state: &AppState, req: &mut Request<'_>) -> Result<Re
             mime: mime.to_owned(),
             md5: None,
             crc32: None,
-            width: image.map(|i| i.width),
-            height: image.map(|i| i.height),
+            // As shown: a portrait phone photo is stored landscape, turned by its EXIF.
+            width: image.map(|i| i.display_size().0),
+            height: image.map(|i| i.display_size().1),
             created_ms: now,
             updated_ms: now,
             attrs: vec![
