@@ -190,7 +190,9 @@ fn etag_listed(list: &str, etag: &str, weak: bool) -> bool {
 /// object (absent, multi-range or unparseable ranges are ignored, as the RFC allows);
 /// inclusive `(start, end)` otherwise.
 pub fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, FilesError> {
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+    // The range unit is case-insensitive (RFC 9110 §14.1).
+    let value = value.trim();
+    let Some(spec) = value.get(..6).filter(|u| u.eq_ignore_ascii_case("bytes=")).map(|_| &value[6..]) else {
         return Ok(None);
     };
     if spec.contains(',') {
@@ -244,6 +246,8 @@ mod tests {
     fn ranges() {
         let ok = |v: &str, size| parse_range(v, size).ok().flatten();
         assert_eq!(ok("bytes=0-0", 10), Some((0, 0)));
+        assert_eq!(ok("BYTES=1-2", 10), Some((1, 2)), "the unit is case-insensitive");
+        assert_eq!(ok("Bytes=-3", 10), Some((7, 9)));
         assert_eq!(ok("bytes=2-5", 10), Some((2, 5)));
         assert_eq!(ok("bytes=2-", 10), Some((2, 9)));
         assert_eq!(ok("bytes=5-100", 10), Some((5, 9)));
