@@ -36,6 +36,10 @@ pub(crate) struct ConnIo {
     pub(crate) body: BodyState,
     pub(crate) continue_pending: bool,
     pub(crate) body_idle_timeout: Duration,
+    /// A read was started and its future dropped before it finished (a handler that stopped
+    /// reading the body mid-read): the buffer and whatever that read took from the socket are
+    /// gone, so the connection's framing is lost and it must close.
+    pub(crate) read_abandoned: bool,
 }
 
 impl ConnIo {
@@ -56,6 +60,8 @@ impl ConnIo {
     }
 
     async fn read_more(&mut self, timeout: Duration) -> Result<usize, Error> {
+        // Cleared below once the read is back; stays set if this future is dropped first.
+        self.read_abandoned = true;
         let buf = std::mem::take(&mut self.buf);
         let len = buf.len();
         let cap = buf.capacity();
@@ -63,9 +69,13 @@ impl ConnIo {
         match monoio::time::timeout(timeout, self.stream.read(slice)).await {
             Ok((r, slice)) => {
                 self.buf = slice.into_inner();
+                self.read_abandoned = false;
                 Ok(r?)
             }
-            Err(_) => Err(Error::HeadTimeout),
+            Err(_) => {
+                // The timed-out read is cancelled: nothing of what it might have read is kept.
+                Err(Error::HeadTimeout)
+            }
         }
     }
 
@@ -140,6 +150,7 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, peer: SocketAddr, 
         body: BodyState::Finished,
         continue_pending: false,
         body_idle_timeout: limits.body_idle_timeout,
+        read_abandoned: false,
     };
     loop {
         let head = match read_head(&mut io, limits, ctx).await {
@@ -183,6 +194,12 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, peer: SocketAddr, 
         // The body was not read to its end: drain a small one, otherwise close.
         let mut linger_after = false;
         match &io.body {
+            // Bytes already taken from the socket were dropped with a read: no way to find
+            // where the next request starts.
+            _ if io.read_abandoned => {
+                close = true;
+                linger_after = true;
+            }
             BodyState::Finished => {}
             BodyState::Failed => close = true,
             _ if io.continue_pending => {

@@ -373,6 +373,34 @@ fn a_body_cut_short_after_its_closing_boundary_stores_nothing() {
 }
 
 #[test]
+fn a_refusal_while_a_body_read_is_in_flight_answers_at_once_and_closes() {
+    // The default body timeout (30 s): waiting on the client would show as a missing answer.
+    let s = TestServer::start(|_| {});
+    // The second part's name is refused while the server's next read of the body is already
+    // waiting on the socket: the handler drops that read, which loses the connection's place in
+    // the byte stream, so the server must answer and close - not wait to drain a body whose
+    // bytes it can no longer count (it used to wait for the client, up to the body timeout).
+    let mp = Multipart::new().file("files", "ok.txt", "text/plain", b"fine").file(
+        "files",
+        "bad\u{1}.txt",
+        "text/plain",
+        &[b'x'; 2000],
+    );
+    let body = mp.body();
+    let second_data = body.windows(4).rposition(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut c = s.connect();
+    c.write_all(&upload_head(USER, "abandoned", &mp.content_type(), Some(body.len() as u64), &[]));
+    c.write_all(&body[..second_data]);
+    c.stream().set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let r = c.try_read_response(false).expect("an answer without the rest of the body");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")), "{:?}", r.headers);
+    drop(c);
+    s.assert_nothing_stored("abandoned");
+    s.assert_still_serving();
+}
+
+#[test]
 fn non_multipart_or_boundaryless_content_types_are_400() {
     let s = server();
     let mp = file_form("ct.txt", b"content type");
