@@ -12,6 +12,9 @@ pub enum Error {
     /// The head is larger than `max_head_bytes`.
     #[error("request head larger than {0} bytes")]
     HeadTooLarge(usize),
+    /// The request line alone is larger than `max_head_bytes` (a URI that long).
+    #[error("request line (URI) longer than {0} bytes")]
+    UriTooLong(usize),
     /// More header fields than `max_headers`.
     #[error("more than {0} header fields")]
     TooManyHeaders(usize),
@@ -51,6 +54,7 @@ impl Error {
         match self {
             Error::BadHead(_) | Error::BadFraming(_) | Error::BadChunk(_) => Some(400),
             Error::HeadTooLarge(_) | Error::TooManyHeaders(_) => Some(431),
+            Error::UriTooLong(_) => Some(414),
             Error::Version => Some(505),
             Error::BodyTooLarge { .. } => Some(413),
             Error::HeadTimeout | Error::BodyTimeout => Some(408),

@@ -120,6 +120,11 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<(RequestHead
     let status = match req.parse(buf) {
         Ok(s) => s,
         Err(httparse::Error::TooManyHeaders) => return Err(Error::TooManyHeaders(limits.max_headers)),
+        Err(httparse::Error::Version) if !version_token_is_http(buf) => {
+            // httparse reads the third word of the line as the version: a target with a raw
+            // space in it (`GET /a b HTTP/1.1`) lands here, and is the client's syntax error.
+            return Err(Error::BadHead("malformed request line (a space in the target?)"));
+        }
         Err(httparse::Error::Version) => return Err(Error::Version),
         Err(e) => return Err(Error::BadHead(httparse_reason(e))),
     };
@@ -127,13 +132,13 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<(RequestHead
         httparse::Status::Complete(len) => len,
         httparse::Status::Partial => {
             if buf_all.len() > limits.max_head_bytes {
-                return Err(Error::HeadTooLarge(limits.max_head_bytes));
+                return Err(too_large(buf, limits.max_head_bytes));
             }
             return Ok(None);
         }
     };
     if len + skip > limits.max_head_bytes {
-        return Err(Error::HeadTooLarge(limits.max_head_bytes));
+        return Err(too_large(buf, limits.max_head_bytes));
     }
     let method = Method::parse(req.method.ok_or(Error::BadHead("no method"))?);
     let target = origin_form(req.path.ok_or(Error::BadHead("no request target"))?)?;
@@ -269,6 +274,25 @@ pub fn peek_path(buf: &[u8]) -> Option<String> {
     std::str::from_utf8(path).ok().map(str::to_owned)
 }
 
+/// 414 when the request line alone does not fit in `max` bytes (RFC 9112 §3: a URI too long),
+/// 431 when the header fields are what overflows.
+fn too_large(buf: &[u8], max: usize) -> Error {
+    if buf.iter().take(max).any(|&b| b == b'\n') {
+        Error::HeadTooLarge(max)
+    } else {
+        Error::UriTooLong(max)
+    }
+}
+
+/// Whether the request line's third word (up to the line end) is an `HTTP/x.y` token: then a
+/// version error is a version the server does not speak (505), otherwise a malformed line.
+fn version_token_is_http(buf: &[u8]) -> bool {
+    let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(buf.len());
+    let mut words = buf[..line_end].split(|&b| b == b' ');
+    let third = words.nth(2);
+    words.next().is_none() && third.is_some_and(|v| v.len() == 8 && v.starts_with(b"HTTP/") && v[6] == b'.')
+}
+
 /// RFC 9110 §8.6: `Content-Length = 1*DIGIT`; no sign, no spaces inside, no list.
 fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
     let v = trim_ascii(value);
@@ -326,6 +350,10 @@ mod tests {
             ),
             ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", Err(400)),
             ("GET / HTTP/2.0\r\n\r\n", Err(505)),
+            ("GET / HTTP/1.2\r\nHost: h\r\n\r\n", Err(505)),
+            ("GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", Err(400)),
+            ("GET / HTTP/1.1 x\r\nHost: h\r\n\r\n", Err(400)),
+            ("GET / FTP/1.1\r\nHost: h\r\n\r\n", Err(400)),
             ("GET /\r\n\r\n", Err(400)),
             ("GET http://x/ HTTP/1.1\r\nHost: h\r\n\r\n", Ok(BodyFraming::None)),
             ("GET / HTTP/1.1\r\n\r\n", Err(400)),
@@ -397,6 +425,12 @@ mod tests {
         // Partial heads beyond the limit are refused without waiting for the rest.
         let partial = format!("{base}{}", "a".repeat(200));
         assert!(matches!(parse_head(partial.as_bytes(), &limits), Err(Error::HeadTooLarge(_))));
+        // A request line that alone overflows is a URI too long: 414, complete or not.
+        for tail in ["", " HTTP/1.1\r\nHost: h\r\n\r\n"] {
+            let long = format!("GET /{}{tail}", "u".repeat(120));
+            let err = parse_head(long.as_bytes(), &limits).unwrap_err();
+            assert_eq!(err.status(), Some(414), "{err}");
+        }
     }
 
     #[test]

@@ -54,6 +54,8 @@ fn malformed_request_lines_are_400_and_close() {
         b"GET healthz HTTP/1.1\r\n\r\n",
         b"\x01\x02 / HTTP/1.1\r\n\r\n",
         b"POST /weidu/api/v1/files?user_id=u&task_id=t HTTP/1.1 trailing\r\n\r\n",
+        // A raw space in the target: not an unknown HTTP version (505).
+        b"POST /weidu/api/v1/files?user_id=u&task_id=a b HTTP/1.1\r\nHost: t\r\n\r\n",
     ] {
         let what = String::from_utf8_lossy(line).into_owned();
         let mut c = s.connect();
@@ -65,6 +67,13 @@ fn malformed_request_lines_are_400_and_close() {
         assert!(c.closed_within(Duration::from_secs(5)), "{what:?}: connection left open");
     }
     s.assert_still_serving();
+    // A request line longer than the whole head may be: 414 (the head limit here is 2 KiB),
+    // in the weidu shape on its path.
+    let mut c = s.connect();
+    c.write_all(format!("GET /weidu/api/v1/files?task_id={} HTTP/1.1\r\nHost: t\r\n\r\n", "t".repeat(3000)).as_bytes());
+    let r = c.read_response();
+    assert_eq!(r.status, 414, "{}", r.text());
+    assert_weidu_error(&r, 414);
 }
 
 #[test]
