@@ -6,6 +6,7 @@
 //! (`metered.rs`) — each refused with its own error.
 
 mod body_stream;
+mod file_name;
 pub mod in_memory;
 mod metered;
 
@@ -149,7 +150,8 @@ impl<'b> Parts<'b> {
             return Err(Error::TooManyParts(self.limits.max_parts));
         }
         let name = field.name().unwrap_or_default().to_owned();
-        let file_name = field.file_name().map(str::to_owned);
+        let disposition = field.headers().get("content-disposition").map(|v| v.as_bytes());
+        let file_name = file_name::file_name(disposition, field.file_name()).map_err(|e| Error::Malformed(e.into()))?;
         let content_type = field.content_type().map(|m| m.to_string());
         let limit = if file_name.is_some() { self.limits.max_file_bytes } else { self.limits.max_field_bytes };
         Ok(Some(Part { field, name, file_name, content_type, received: 0, limit, unparsed: self.unparsed.clone() }))

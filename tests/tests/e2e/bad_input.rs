@@ -410,6 +410,30 @@ fn a_refusal_while_a_body_read_is_in_flight_answers_at_once_and_closes() {
 }
 
 #[test]
+fn rfc5987_file_names_are_read_and_unreadable_ones_are_said() {
+    let s = server();
+    let b = "XyZ";
+    let ct = format!("multipart/form-data; boundary={b}");
+    let send = |disposition: &[u8]| {
+        let mut body = format!("--{b}\r\nContent-Disposition: ").into_bytes();
+        body.extend_from_slice(disposition);
+        body.extend_from_slice(format!("\r\n\r\nhello\r\n--{b}--\r\n").as_bytes());
+        let mut req = upload_head(USER, "names5987", &ct, Some(body.len() as u64), &[]);
+        req.extend_from_slice(&body);
+        s.send(&req)
+    };
+    // urllib3 before 1.25 sent non-ASCII names only this way; multer saw no file name at all.
+    let r = send(b"form-data; name=\"files\"; filename*=UTF-8''%E6%8A%A5%E5%91%8A.txt");
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(assert_envelope(&r.json())[0]["name"], "报告.txt");
+    // A GBK name (old Windows clients): refused, saying why rather than "no file".
+    let r = send(b"form-data; name=\"files\"; filename=\"\xB1\xA8\xB8\xE6.txt\"");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("not valid UTF-8"), "{}", r.text());
+    assert_eq!(s.list("names5987", None).len(), 1);
+}
+
+#[test]
 fn non_multipart_or_boundaryless_content_types_are_400() {
     let s = server();
     let mp = file_form("ct.txt", b"content type");
