@@ -16,11 +16,27 @@ pub(crate) fn file_name(disposition: Option<&[u8]>, plain: Option<&str>) -> Resu
     if let Some(extended) = param(value, b"filename*") {
         return decode_ext_value(extended).map(|n| Some(n.into_owned())).ok_or("file name (filename*) is not UTF-8");
     }
-    match plain {
-        Some(name) => Ok(Some(name.to_owned())),
-        None if param(value, b"filename").is_some() => Err("file name is not valid UTF-8"),
-        None => Ok(None),
+    match (plain, param(value, b"filename")) {
+        (Some(name), _) => Ok(Some(name.to_owned())),
+        // multer matches `filename` in lower case only (parameter names are case-insensitive).
+        (None, Some(raw)) => {
+            std::str::from_utf8(raw).map(|name| Some(unescape(name))).map_err(|_| "file name is not valid UTF-8")
+        }
+        (None, None) => Ok(None),
     }
+}
+
+/// The form field name: multer's, or the `name` parameter in any letter case.
+pub(crate) fn field_name(disposition: Option<&[u8]>, plain: Option<&str>) -> String {
+    plain
+        .map(str::to_owned)
+        .or_else(|| std::str::from_utf8(param(disposition?, b"name")?).ok().map(unescape))
+        .unwrap_or_default()
+}
+
+/// A quoted-string's content with its `\"` escapes undone (as multer does).
+fn unescape(quoted: &str) -> String {
+    quoted.replace("\\\"", "\"")
 }
 
 /// The raw value of parameter `name` (case-insensitive, RFC 6266) in a `Content-Disposition`
@@ -90,6 +106,12 @@ mod tests {
         // Only a plain one: multer's reading stands.
         let plain = "form-data; name=\"files\"; filename=\"a;b.txt\"";
         assert_eq!(name(plain, Some("a;b.txt")).unwrap().as_deref(), Some("a;b.txt"));
+        // Parameter names in capitals, which multer misses.
+        let upper = "form-data; NAME=\"files\"; FILENAME=\"a \\\"b\\\".txt\"";
+        assert_eq!(name(upper, None).unwrap().as_deref(), Some("a \"b\".txt"));
+        assert_eq!(field_name(Some(upper.as_bytes()), None), "files");
+        assert_eq!(field_name(Some(upper.as_bytes()), Some("multer's")), "multer's");
+        assert_eq!(field_name(None, None), "");
         // No file name at all.
         assert_eq!(name("form-data; name=\"comment\"", None).unwrap(), None);
         assert_eq!(file_name(None, None).unwrap(), None);

@@ -149,8 +149,8 @@ impl<'b> Parts<'b> {
         if self.seen > self.limits.max_parts {
             return Err(Error::TooManyParts(self.limits.max_parts));
         }
-        let name = field.name().unwrap_or_default().to_owned();
         let disposition = field.headers().get("content-disposition").map(|v| v.as_bytes());
+        let name = file_name::field_name(disposition, field.name());
         let file_name = file_name::file_name(disposition, field.file_name()).map_err(|e| Error::Malformed(e.into()))?;
         let content_type = field.content_type().map(|m| m.to_string());
         let limit = if file_name.is_some() { self.limits.max_file_bytes } else { self.limits.max_field_bytes };

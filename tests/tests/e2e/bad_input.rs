@@ -410,7 +410,7 @@ fn a_refusal_while_a_body_read_is_in_flight_answers_at_once_and_closes() {
 }
 
 #[test]
-fn rfc5987_file_names_are_read_and_unreadable_ones_are_said() {
+fn rfc5987_and_capitalised_file_names_are_read_and_unreadable_ones_are_said() {
     let s = server();
     let b = "XyZ";
     let ct = format!("multipart/form-data; boundary={b}");
@@ -426,11 +426,15 @@ fn rfc5987_file_names_are_read_and_unreadable_ones_are_said() {
     let r = send(b"form-data; name=\"files\"; filename*=UTF-8''%E6%8A%A5%E5%91%8A.txt");
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(assert_envelope(&r.json())[0]["name"], "报告.txt");
+    // Parameter names are case-insensitive (RFC 7578 via RFC 2183); multer matched lower case.
+    let r = send(b"form-data; NAME=\"files\"; FILENAME=\"upper.txt\"");
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(assert_envelope(&r.json())[0]["name"], "upper.txt");
     // A GBK name (old Windows clients): refused, saying why rather than "no file".
     let r = send(b"form-data; name=\"files\"; filename=\"\xB1\xA8\xB8\xE6.txt\"");
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("not valid UTF-8"), "{}", r.text());
-    assert_eq!(s.list("names5987", None).len(), 1);
+    assert_eq!(s.list("names5987", None).len(), 2);
 }
 
 #[test]
