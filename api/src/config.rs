@@ -302,6 +302,10 @@ pub struct Config {
 impl Config {
     /// Validates a merged file configuration.
     pub fn validate(file: &FileConfig) -> Result<Self, ConfigError> {
+        if file.data_dir.as_os_str().is_empty() {
+            // Would mean the current directory, silently: its files would be swept as tmp files.
+            return Err(ConfigError::Invalid { key: "data_dir", reason: "must not be empty".into() });
+        }
         let listen = file
             .listen
             .parse()
@@ -478,6 +482,7 @@ perm = 0
             ("[limits]\nmax_body = \"5 GB\"", "limits.max_body"),
             ("[limits]\nheader_timeout = \"0s\"", "limits.header_timeout"),
             ("public_url = \"ftp://x\"", "public_url"),
+            ("data_dir = \"\"", "data_dir"),
         ] {
             let e = Config::validate(&FileConfig::parse(toml).unwrap()).unwrap_err();
             assert!(e.to_string().contains(key), "{toml}: {e}");

@@ -106,6 +106,8 @@ fn check_config(path: &PathBuf) -> ExitCode {
 fn serve(config_path: Option<PathBuf>, flags: Overrides) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour only for a terminal: in a file or the journal the escapes break every grep.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -121,7 +123,13 @@ fn serve(config_path: Option<PathBuf>, flags: Overrides) -> anyhow::Result<()> {
             config.access_keys.first().map(|k| k.secret_key.as_str()).unwrap_or(""),
         );
     }
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])?;
+    // SIGHUP (a closed terminal; an operator's habitual "reload") drains like SIGTERM: its
+    // default action killed the process with no drain and no index flush.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ])?;
     let handle = spawn(config, SpawnOptions::default())?;
     tracing::info!(driver = handle.driver(), public_url = handle.public_url(), "serving");
     println!("listening on http://{}", handle.addr());

@@ -330,14 +330,23 @@ impl Engine {
         }
     }
 
-    /// Opens bytes `offset .. offset + len` of a record's content as a response body.
+    /// Opens bytes `offset .. offset + len` of a record's content as a response body, after
+    /// checking that the file holding them is there and long enough: a record whose bytes are
+    /// gone is [`Error::Damaged`] (a server fault), never a 404 or a body cut short after its
+    /// headers went out.
     pub async fn open_range(&self, record: &FileRecord, offset: u64, len: u64) -> Result<FileBody> {
         let pack = self.blob_pack(&record.blake3)?;
-        match self.store.open_blob(&record.blake3, pack).await {
-            Ok((file, base)) => Ok(FileBody { file, offset: base + offset, len }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound),
-            Err(e) => Err(e.into()),
+        let damaged = |what: String| Error::Damaged(format!("blob {}: {what}", hex::encode(record.blake3)));
+        let (file, base) = match self.store.open_blob(&record.blake3, pack).await {
+            Ok(opened) => opened,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(damaged("its file is missing".into())),
+            Err(e) => return Err(e.into()),
+        };
+        let have = file.metadata().await?.len();
+        if have < base + record.size {
+            return Err(damaged(format!("{have} bytes on disk, {} needed", base + record.size)));
         }
+        Ok(FileBody { file, offset: base + offset, len })
     }
 
     /// The objects listed under `collection` whose member starts with `member_prefix`, in
@@ -497,6 +506,34 @@ mod tests {
             assert!(ingest_in_pieces(&engine, &d, &[50_000]).await.in_memory().is_none(), "N + 1 does not");
         });
     }
+
+    #[test]
+    fn bytes_gone_behind_the_servers_back_are_damage_not_a_missing_object() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().unwrap();
+        let (dir, engine) = open(Durability::None);
+        rt.block_on(async {
+            let (small, large) = (test_bytes(5000, 1), test_bytes(SMALL + 10, 2));
+            let mut blobs = Vec::new();
+            for (key, data) in [("small", &small), ("large", &large)] {
+                let blob = engine.publish(ingest_in_pieces(&engine, data, &[]).await).await.unwrap();
+                assert_stored(&engine, key, &blob, data).await;
+                blobs.push(blob);
+            }
+            // A pack cut short, a blob file deleted.
+            let loc = blobs[0].pack.unwrap();
+            let pack = dir.path().join("packs").join(format!("{:016x}.pack", loc.pack));
+            std::fs::OpenOptions::new().write(true).open(&pack).unwrap().set_len(loc.offset + 100).unwrap();
+            std::fs::remove_file(crate::blobs::Layout::new(dir.path()).blob_path(&blobs[1].sums.blake3)).unwrap();
+            for key in ["small", "large"] {
+                let record = engine.stat("b", key).unwrap().unwrap();
+                let err = engine.open_range(&record, 0, 10).await.err().expect("damage is an error");
+                assert!(matches!(err, Error::Damaged(_)), "{key}: {err}");
+                assert_eq!(err.class(), ErrorClass::Storage, "{key}: a server fault");
+            }
+        });
+    }
+
+    const SMALL: usize = crate::ingest::SMALL_OBJECT_MAX_BYTES as usize;
 
     fn test_bytes(len: usize, salt: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 7 + salt) as u8).collect()

@@ -40,6 +40,11 @@ pub enum Error {
     /// No such object.
     #[error("no such object")]
     NotFound,
+    /// A record's bytes are missing or shorter than recorded: the store was damaged (a file
+    /// deleted or truncated behind the server's back). Never answered as a missing object or
+    /// with a cut body.
+    #[error("stored bytes damaged: {0}")]
+    Damaged(String),
     /// Disk I/O failed.
     #[error("storage i/o: {0}")]
     Io(#[from] std::io::Error),

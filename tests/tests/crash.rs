@@ -1,5 +1,6 @@
 //! Crash tests on the real binary: `kill -9` in the middle of uploads, restart on the same data
-//! directory, and check what survived (design.md, "The write path").
+//! directory, and check what survived (design.md, "The write path"). (At the top, one more test
+//! of the real binary: its SIGHUP drain.)
 //!
 //! The server is the built `sluice` binary, found at `$SLUICE_BINARY`, else next to this test's
 //! own target directory (`<target>/debug/sluice`), else `<workspace>/target/debug/sluice`;
@@ -70,6 +71,31 @@ fn kill_9_mid_upload_durability_group() {
 #[test]
 fn kill_9_mid_upload_durability_strict() {
     crash_cycles("strict", 0x5eed_0002);
+}
+
+/// SIGHUP (a closed terminal, an operator's "reload") drains and exits 0 like SIGTERM; its
+/// default action used to kill the process with no drain and no index flush. The log has no
+/// colour escapes when it is a file.
+#[test]
+fn sighup_drains_the_real_binary_and_it_exits_0() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let log = work.path().join("sluice.log");
+    let mut server = Server::start(&work.path().join("data"), "group", log.clone());
+    assert_eq!(get(server.addr, "/healthz").status, 200);
+    // SAFETY: a plain kill(2) of our own child, whose pid `Child` holds until it is reaped.
+    assert_eq!(unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGHUP) }, 0);
+    let deadline = Instant::now() + START_TIMEOUT;
+    let status = loop {
+        if let Some(status) = server.child.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running {START_TIMEOUT:?} after SIGHUP; log:\n{}", server.log_tail());
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status:?} after SIGHUP; log:\n{}", server.log_tail());
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("draining") && text.contains("stopped"), "no drain in the log:\n{text}");
+    assert!(!text.contains('\x1b'), "colour escapes in a log file:\n{text}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -178,3 +178,24 @@ fn bytes_a_refused_request_left_behind_are_given_back_at_the_next_start() {
         s.assert_downloads(info["path"].as_str().unwrap(), data);
     }
 }
+
+#[test]
+fn a_store_damaged_behind_the_servers_back_answers_500_not_a_cut_body_or_404() {
+    let s = TestServer::start_with(rocks_opts(), |_| {});
+    let small = vec![b's'; 5000];
+    let large = vec![b'l'; SMALL_OBJECT_MAX_BYTES as usize + 10];
+    let infos = assert_envelope(&s.upload_ok(&[("small.bin", &small), ("large.bin", &large)], USER, TASK));
+    // Every pack emptied, every blob file removed - as a careless operator or a failing disk would.
+    for pack in sluice_tests::files_under(&s.data_dir().join("packs")) {
+        std::fs::OpenOptions::new().write(true).open(&pack).unwrap().set_len(0).unwrap();
+    }
+    for blob in s.blob_files() {
+        std::fs::remove_file(blob).unwrap();
+    }
+    for info in &infos {
+        let r = s.get(&weidu_url(info["path"].as_str().unwrap()));
+        // Used to be: 200 with the full Content-Length and then no body, and a silent 404.
+        assert_eq!(r.status, 500, "{}: {}", info["name"], r.text());
+    }
+    s.assert_still_serving();
+}
