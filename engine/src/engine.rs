@@ -88,9 +88,15 @@ impl Engine {
     /// index, tmp sweep, garbage sweep, writer thread, media pool. Blocking; call before the
     /// workers start.
     pub fn open(cfg: &EngineConfig) -> Result<Self> {
-        let lock = DirLock::acquire(&cfg.data_dir)?;
+        // An I/O error here names the directory: "File exists" alone (a data_dir that is a
+        // regular file) or "Permission denied" left the operator guessing which path.
+        let named = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::WouldBlock => e, // the lock's message names it already
+            kind => std::io::Error::new(kind, format!("{}: {e}", cfg.data_dir.display())),
+        };
+        let lock = DirLock::acquire(&cfg.data_dir).map_err(named)?;
         let layout = Layout::new(cfg.data_dir.clone());
-        let (store, swept_tmp) = BlobStore::open(layout.clone(), cfg.durability)?;
+        let (store, swept_tmp) = BlobStore::open(layout.clone(), cfg.durability).map_err(named)?;
         let index: Arc<dyn Index> = match cfg.index {
             IndexBackend::Rocks => Arc::new(RocksIndex::open(&layout.index_dir())?),
             IndexBackend::Memory => Arc::new(MemIndex::new()),
@@ -531,6 +537,19 @@ mod tests {
                 assert_eq!(err.class(), ErrorClass::Storage, "{key}: a server fault");
             }
         });
+    }
+
+    #[test]
+    fn a_data_directory_that_cannot_be_one_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"x").unwrap();
+        for path in [file.clone(), file.join("sub")] {
+            let mut cfg = EngineConfig::new(&path);
+            cfg.index = IndexBackend::Memory;
+            let err = Engine::open(&cfg).err().expect("not a directory");
+            assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        }
     }
 
     const SMALL: usize = crate::ingest::SMALL_OBJECT_MAX_BYTES as usize;
