@@ -232,6 +232,15 @@ mod tests {
     }
 
     #[test]
+    fn a_control_character_in_a_quoted_file_name_is_said_to_be_the_likely_cause() {
+        let body = format!(
+            "--{B}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"bad\x07.txt\"\r\n\r\nx\r\n--{B}--\r\n"
+        );
+        let err = parse_split(body.as_bytes(), &[], B, MultipartLimits::default()).unwrap_err();
+        assert!(err.to_string().contains("control character in a file name"), "{err}");
+    }
+
+    #[test]
     fn chunks_are_delivered_as_given() {
         let body = body();
         let chunks: Vec<Bytes> = body.chunks(5).map(Bytes::copy_from_slice).collect();

@@ -78,6 +78,11 @@ impl From<multer::Error> for Error {
             multer::Error::NoBoundary | multer::Error::NoMultipart | multer::Error::DecodeContentType(_) => {
                 Error::NoBoundary
             }
+            // multer says only "failed to read headers"; the usual cause is a raw control
+            // character (or other byte a header may not hold) in a quoted file name.
+            multer::Error::ReadHeaderFailed(e) => {
+                Error::Malformed(format!("a part's headers are malformed ({e}; a control character in a file name?)"))
+            }
             other => Error::Malformed(other.to_string()),
         }
     }
