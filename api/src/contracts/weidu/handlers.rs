@@ -68,6 +68,7 @@ pub async fn handle_upload(state: &AppState, req: &mut Request<'_>) -> Result<Re
     let engine = &state.engine;
     let mut objects = Vec::new();
     let mut infos = Vec::new();
+    let mut request_group: Option<String> = None;
     while let Some(mut part) = parts.next_part().await? {
         let Some(raw_name) = part.file_name().filter(|_| part.name() == FILES_FIELD).map(str::to_owned) else {
             // Other fields are not part of the contract: read past them.
@@ -89,6 +90,9 @@ pub async fn handle_upload(state: &AppState, req: &mut Request<'_>) -> Result<Re
         let blob = engine.publish(ingested).await?;
 
         let id = new_id();
+        // The request's first file id: keeps a request's files together in the listing when
+        // two requests of one user commit in the same millisecond.
+        let request_group = request_group.get_or_insert_with(|| id.clone()).clone();
         let dir = format!("{date}/task/{task_id}/users/{user_id}/{id}");
         let key = format!("{dir}/{name}");
         let preview_key = format!("{dir}/{stem}_preview.jpg");
@@ -125,9 +129,9 @@ pub async fn handle_upload(state: &AppState, req: &mut Request<'_>) -> Result<Re
             key: key.clone(),
             record,
             overwrite: false,
-            // Listed per task, ordered by user, then time, then the file's place in its request
-            // (its files share one time), then id.
-            links: vec![(task_collection(&task_id), format!("{user_id}/{now:016}/{:04}/{id}", infos.len()))],
+            // Listed per task, ordered by user, then time, then request (its files share one
+            // time), then the file's place in its request, then id.
+            links: vec![(task_collection(&task_id), listing_member(&user_id, now, &request_group, infos.len(), &id))],
             pack: blob.pack,
         };
         infos.push(FileInfo::from_stored(&sluice_engine::StoredObject {
@@ -226,6 +230,13 @@ pub fn handle_list(state: &AppState, head: &RequestHead) -> Result<Response, Wei
     Ok(respond::json(200, &Envelope::ok(infos)))
 }
 
+/// A file's member in its task's listing: sorted by user, then time, then request (its files
+/// share one time; `request_group` is the id of its first file), then its place in the
+/// request, then its id.
+fn listing_member(user_id: &str, now_ms: u64, request_group: &str, place: usize, id: &str) -> String {
+    format!("{user_id}/{now_ms:016}/{request_group}/{place:04}/{id}")
+}
+
 fn task_collection(task_id: &str) -> String {
     format!("weidu/task/{task_id}")
 }
@@ -238,6 +249,26 @@ pub fn utc_yyyymmdd(ms: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::listing_member;
+
+    #[test]
+    fn two_requests_in_one_millisecond_list_apart_each_in_its_order() {
+        // Files 0..2 of request A (first id "zzz") and of request B (first id "aaa"), both at
+        // t=5, with ids that alone would interleave them.
+        let member = |group: &str, place: usize| listing_member("u", 5, group, place, &format!("{place}{group}"));
+        let mut all: Vec<(String, &str)> = Vec::new();
+        for place in 0..3 {
+            all.push((member("zzz", place), "A"));
+            all.push((member("aaa", place), "B"));
+        }
+        all.sort();
+        let order: Vec<&str> = all.iter().map(|(_, r)| *r).collect();
+        assert_eq!(order, ["B", "B", "B", "A", "A", "A"], "{all:?}");
+        assert!(all[0].0 < all[1].0 && all[1].0 < all[2].0, "B's files in their order");
+        // An earlier time still lists first, whatever its request.
+        assert!(listing_member("u", 4, "zzz", 9, "z") < listing_member("u", 5, "aaa", 0, "a"));
+    }
+
     #[test]
     fn dates() {
         // The contract's example: 2021-02-03 12:04:53 GMT.
