@@ -322,6 +322,18 @@ impl Config {
             reason: format!("{:?} is not one of none, group, strict", file.durability),
         })?;
         let max_body = parse_size("limits.max_body", &file.limits.max_body)?;
+        if max_body == 0 {
+            return Err(ConfigError::Invalid { key: "limits.max_body", reason: "0 would refuse every upload".into() });
+        }
+        if file.jdy.rate_per_sec == 0 {
+            return Err(ConfigError::Invalid {
+                key: "jdy.rate_per_sec",
+                reason: "0 would refuse every request".into(),
+            });
+        }
+        if file.backend.users.iter().any(|u| u.name.is_empty() || u.password.is_empty()) {
+            return Err(ConfigError::Invalid { key: "backend.users", reason: "empty name or password".into() });
+        }
         let max_header_size = parse_size("limits.max_header_size", &file.limits.max_header_size)?;
         if !(1024..=16 * 1024 * 1024).contains(&max_header_size) {
             return Err(ConfigError::Invalid {
@@ -483,6 +495,10 @@ perm = 0
             ("[limits]\nheader_timeout = \"0s\"", "limits.header_timeout"),
             ("public_url = \"ftp://x\"", "public_url"),
             ("data_dir = \"\"", "data_dir"),
+            ("[limits]\nmax_body = \"0B\"", "limits.max_body"),
+            ("[jdy]\nrate_per_sec = 0", "jdy.rate_per_sec"),
+            ("[[backend.users]]\nname = \"\"\npassword = \"p\"", "backend.users"),
+            ("[[backend.users]]\nname = \"n\"\npassword = \"\"", "backend.users"),
         ] {
             let e = Config::validate(&FileConfig::parse(toml).unwrap()).unwrap_err();
             assert!(e.to_string().contains(key), "{toml}: {e}");
