@@ -447,8 +447,7 @@ mod tests {
 
     #[test]
     fn the_head_is_the_objects_first_bytes_and_the_stored_bytes_are_whole_however_they_arrived() {
-        use crate::ingest::{SMALL_OBJECT_MAX_BYTES, WINDOW_BYTES as WINDOW};
-        const SMALL: usize = SMALL_OBJECT_MAX_BYTES as usize;
+        use crate::ingest::WINDOW_BYTES as WINDOW;
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().unwrap();
         let (_dir, engine) = open(Durability::None);
         // (object size, sizes of the pieces it arrives in; the last piece takes the rest)
@@ -552,6 +551,7 @@ mod tests {
         }
     }
 
+    /// Objects up to this size are packed (`SMALL_OBJECT_MAX_BYTES`).
     const SMALL: usize = crate::ingest::SMALL_OBJECT_MAX_BYTES as usize;
 
     fn test_bytes(len: usize, salt: usize) -> Vec<u8> {

@@ -82,16 +82,19 @@ fn sighup_drains_the_real_binary_and_it_exits_0() {
     let log = work.path().join("sluice.log");
     let mut server = Server::start(&work.path().join("data"), "group", log.clone());
     assert_eq!(get(server.addr, "/healthz").status, 200);
-    // SAFETY: a plain kill(2) of our own child, whose pid `Child` holds until it is reaped.
-    assert_eq!(unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGHUP) }, 0);
-    let deadline = Instant::now() + START_TIMEOUT;
-    let status = loop {
-        if let Some(status) = server.child.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "still running {START_TIMEOUT:?} after SIGHUP; log:\n{}", server.log_tail());
-        thread::sleep(Duration::from_millis(20));
-    };
+    let pid = server.child.id() as libc::pid_t;
+    // SAFETY: pidfd_open(2) of our own child, not yet reaped; the descriptor is closed below.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as libc::c_int;
+    assert!(pidfd >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
+    // SAFETY: a plain kill(2) of that child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    // The pidfd turns readable when the process exits: a bounded wait for that, no polling.
+    let mut pfd = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: poll(2) on one valid pollfd; then close(2) of the descriptor we opened.
+    let ready = unsafe { libc::poll(&mut pfd, 1, START_TIMEOUT.as_millis() as libc::c_int) };
+    unsafe { libc::close(pidfd) };
+    assert_eq!(ready, 1, "still running {START_TIMEOUT:?} after SIGHUP; log:\n{}", server.log_tail());
+    let status = server.child.try_wait().expect("try_wait").expect("exited, as the pidfd said");
     assert!(status.success(), "exit status {status:?} after SIGHUP; log:\n{}", server.log_tail());
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(text.contains("draining") && text.contains("stopped"), "no drain in the log:\n{text}");

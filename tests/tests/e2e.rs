@@ -9,6 +9,8 @@
 //! - `auth`: bearer tokens, and refusals answered before the body is read.
 //! - `http`: 100-continue, keep-alive, pipelining, HTTP/1.0, chunked bodies, awkward splits.
 //! - `bad_input`: malformed and hostile requests, every limit at N and N+1, nothing half-stored.
+//! - `file_names`: file names as clients spell them (RFC 5987, case, encodings, path tricks,
+//!   control characters, the length limit).
 //! - `slow_clients`: stalled bodies and heads, dripping heads, clients that vanish mid-upload.
 //! - `ops`: 404/405, `/healthz`, `/metrics`.
 //! - `runtime`: the epoll driver, the graceful drain.
@@ -23,6 +25,8 @@ mod bad_input;
 mod contract;
 #[path = "e2e/disk_full.rs"]
 mod disk_full;
+#[path = "e2e/file_names.rs"]
+mod file_names;
 #[path = "e2e/http.rs"]
 mod http;
 #[path = "e2e/images.rs"]

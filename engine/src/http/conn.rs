@@ -13,7 +13,7 @@ use super::body::{Body, BodyState};
 use super::error::Error;
 use super::limits::{HttpLimits, MAX_DRAIN_BYTES, READ_BUFFER_BYTES};
 use super::parse::{parse_head, Method, RequestHead};
-use super::write::write_response;
+use super::write::{write_response, Persistence};
 use super::{Handler, Request, Response};
 use crate::runtime::WorkerCtx;
 
@@ -161,7 +161,15 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, peer: SocketAddr, 
                     let request_id = ctx.next_request_id();
                     let path = super::parse::peek_path(&io.buf);
                     let resp = handler.framing_error(path.as_deref(), &e, &request_id);
-                    let _ = write_response(&mut io.stream, resp, &request_id, true, false, limits.send_timeout).await;
+                    let _ = write_response(
+                        &mut io.stream,
+                        resp,
+                        &request_id,
+                        Persistence::Close,
+                        false,
+                        limits.send_timeout,
+                    )
+                    .await;
                     linger(&mut io).await;
                 }
                 return;
@@ -177,15 +185,23 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, peer: SocketAddr, 
             if n > limits.max_body {
                 let e = Error::BodyTooLarge { limit: limits.max_body };
                 let resp = handler.framing_error(Some(&head.path), &e, &request_id);
-                let _ = write_response(&mut io.stream, resp, &request_id, true, head_only, limits.send_timeout).await;
+                let _ = write_response(
+                    &mut io.stream,
+                    resp,
+                    &request_id,
+                    Persistence::Close,
+                    head_only,
+                    limits.send_timeout,
+                )
+                .await;
                 linger(&mut io).await;
                 return;
             }
         }
 
         let framing = head.framing;
-        let http10 = head.version_minor == 0;
-        let mut resp: Response = {
+        let version_minor = head.version_minor;
+        let resp: Response = {
             let body = Body::new(&mut io, framing, limits.max_body);
             handler.call(Request { head, body, peer, request_id: request_id.clone() }).await
         };
@@ -213,12 +229,9 @@ pub(crate) async fn serve_conn<H: Handler>(stream: TcpStream, peer: SocketAddr, 
                 }
             }
         }
-        if http10 && !close {
-            // HTTP/1.0 closes by default: a client that asked to keep the connection must be
-            // told it was kept, or it waits for the end of the stream (RFC 9112 §9.3).
-            resp = resp.with_header("Connection", "keep-alive");
-        }
-        if write_response(&mut io.stream, resp, &request_id, close, head_only, limits.send_timeout).await.is_err() {
+        let persistence = Persistence::of(close, version_minor);
+        if write_response(&mut io.stream, resp, &request_id, persistence, head_only, limits.send_timeout).await.is_err()
+        {
             return;
         }
         if close {

@@ -138,8 +138,31 @@ pub fn http_date() -> String {
     })
 }
 
+/// What a response's `Connection` header says about the connection after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Persistence {
+    /// It closes: `Connection: close`.
+    Close,
+    /// It stays open, which HTTP/1.1 assumes: no header.
+    KeepAlive,
+    /// It stays open for an HTTP/1.0 client, which assumes the opposite unless told
+    /// (RFC 9112 §9.3): `Connection: keep-alive`.
+    KeepAliveHttp10,
+}
+
+impl Persistence {
+    /// For a request of HTTP/1.`minor` after which the connection closes or not.
+    pub(crate) fn of(close: bool, minor: u8) -> Self {
+        match (close, minor) {
+            (true, _) => Persistence::Close,
+            (false, 0) => Persistence::KeepAliveHttp10,
+            (false, _) => Persistence::KeepAlive,
+        }
+    }
+}
+
 /// Encodes the head of `resp`.
-pub(crate) fn encode_head(resp: &Response, request_id: &str, close: bool) -> Vec<u8> {
+pub(crate) fn encode_head(resp: &Response, request_id: &str, persistence: Persistence) -> Vec<u8> {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(256);
     let _ = write!(s, "HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
@@ -160,8 +183,10 @@ pub(crate) fn encode_head(resp: &Response, request_id: &str, close: bool) -> Vec
         let _ = write!(s, "X-Reqid: {request_id}\r\n");
     }
     let _ = write!(s, "Date: {}\r\n", http_date());
-    if close {
-        s.push_str("Connection: close\r\n");
+    match persistence {
+        Persistence::Close => s.push_str("Connection: close\r\n"),
+        Persistence::KeepAliveHttp10 => s.push_str("Connection: keep-alive\r\n"),
+        Persistence::KeepAlive => {}
     }
     s.push_str("\r\n");
     s.into_bytes()
@@ -173,11 +198,11 @@ pub(crate) async fn write_response(
     stream: &mut TcpStream,
     resp: Response,
     request_id: &str,
-    close: bool,
+    persistence: Persistence,
     head_only: bool,
     send_timeout: Duration,
 ) -> std::io::Result<()> {
-    let mut head = encode_head(&resp, request_id, close);
+    let mut head = encode_head(&resp, request_id, persistence);
     match resp.body {
         _ if head_only => {
             send(stream, head, send_timeout).await?;
@@ -232,7 +257,7 @@ mod tests {
     #[test]
     fn head_has_length_reqid_date_and_no_injected_lines() {
         let resp = Response::bytes(201, "application/json", "{}").with_header("X-Evil", "a\r\nSet-Cookie: x");
-        let head = String::from_utf8(encode_head(&resp, "rid1", true)).unwrap();
+        let head = String::from_utf8(encode_head(&resp, "rid1", Persistence::Close)).unwrap();
         assert!(head.starts_with("HTTP/1.1 201 Created\r\n"));
         assert!(head.contains("Content-Length: 2\r\n"));
         assert!(head.contains("X-Reqid: rid1\r\n"));
@@ -260,7 +285,8 @@ mod tests {
             let resp = Response { status: 200, headers: Vec::new(), body, close: false };
             let started = std::time::Instant::now();
             // Bounded from outside too, so a write that never gives up fails the test.
-            let write = write_response(&mut stream, resp, "r", false, false, Duration::from_millis(300));
+            let write =
+                write_response(&mut stream, resp, "r", Persistence::KeepAlive, false, Duration::from_millis(300));
             let r = monoio::time::timeout(Duration::from_secs(20), write).await;
             (r, started.elapsed())
         });
@@ -281,7 +307,7 @@ mod tests {
 
     #[test]
     fn no_length_on_204() {
-        let head = String::from_utf8(encode_head(&Response::empty(204), "r", false)).unwrap();
+        let head = String::from_utf8(encode_head(&Response::empty(204), "r", Persistence::KeepAlive)).unwrap();
         assert!(!head.contains("Content-Length"));
     }
 }

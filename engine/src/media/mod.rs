@@ -3,13 +3,15 @@
 //!
 //! Owns `probe` (format and dimensions from a file's first bytes), `sniff` (media type from
 //! content, extension as fallback), `preview` (decode → fit → baseline JPEG, with a pixel budget
-//! checked before decoding) and `pool` (named threads, bounded queue, panic containment).
+//! checked before decoding), `pixels` (the decoded buffer, turned upright by its EXIF
+//! orientation) and `pool` (named threads, bounded queue, panic containment).
 //! Knows nothing of HTTP, JSON, vendors or where files and previews are stored: callers hand in
 //! bytes or a path and get back facts or bytes.
 //!
 //! Probing and sniffing read headers only and are cheap enough for an I/O worker; rendering a
 //! preview blocks and must go through [`BlockingPool::try_run`].
 
+mod pixels;
 pub mod pool;
 pub mod preview;
 pub mod probe;

@@ -15,6 +15,8 @@ use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::JpegDecoder;
+
+use super::pixels::Pixels;
 use zune_png::zune_core::options::DecoderOptions;
 use zune_png::PngDecoder;
 
@@ -93,7 +95,7 @@ pub fn render_preview(source: &[u8], spec: &PreviewSpec) -> Result<Option<Vec<u8
     }))
     .map_err(|_| Error::DecoderPanicked { format })??;
     let resized = resize(decoded, spec, info.orientation >= 5)?;
-    encode_jpeg(&orient(resized, info.orientation), spec.quality).map(Some)
+    encode_jpeg(&resized.oriented(info.orientation), spec.quality).map(Some)
 }
 
 /// [`render_preview`] of the file at `path`, read with `std::fs` (so: blocking pool only).
@@ -145,41 +147,6 @@ fn previewable_header(source: &[u8], spec: &PreviewSpec) -> Result<Option<ImageI
     };
     let info = probe_image(source).ok_or(Error::Header { format: format.mime() })?;
     Ok((info.pixels() <= spec.max_source_pixels).then_some(info))
-}
-
-/// 8-bit pixels, one (gray) or three (RGB) channels, rows packed.
-struct Pixels {
-    width: u32,
-    height: u32,
-    gray: bool,
-    data: Vec<u8>,
-}
-
-impl Pixels {
-    fn channels(&self) -> usize {
-        if self.gray {
-            1
-        } else {
-            3
-        }
-    }
-
-    fn checked(self, format: &'static str) -> Result<Pixels, Error> {
-        let want = self.width as usize * self.height as usize * self.channels();
-        if self.width == 0 || self.height == 0 || self.data.len() < want {
-            return Err(Error::Decode {
-                format,
-                reason: format!(
-                    "decoder gave {} bytes for {}x{}x{}",
-                    self.data.len(),
-                    self.width,
-                    self.height,
-                    self.channels()
-                ),
-            });
-        }
-        Ok(self)
-    }
 }
 
 fn decode_jpeg(source: &[u8]) -> Result<Pixels, Error> {
@@ -275,33 +242,6 @@ fn resize(src: Pixels, spec: &PreviewSpec, turned: bool) -> Result<Pixels, Error
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Hamming));
     Resizer::new().resize(&from, &mut to, &options).map_err(|e| Error::Resize(e.to_string()))?;
     Ok(Pixels { width: w, height: h, gray, data: to.into_vec() })
-}
-
-/// The pixels as displayed under EXIF orientation `orientation` (1–8; anything else: as
-/// stored). Each stored pixel `(x, y)` of a `w`×`h` image goes where the orientation shows it.
-fn orient(px: Pixels, orientation: u8) -> Pixels {
-    if !(2..=8).contains(&orientation) {
-        return px;
-    }
-    let (w, h, c) = (px.width as usize, px.height as usize, px.channels());
-    let (dw, dh) = if orientation >= 5 { (h, w) } else { (w, h) };
-    let mut out = vec![0u8; dw * dh * c];
-    for y in 0..h {
-        for x in 0..w {
-            let (dx, dy) = match orientation {
-                2 => (w - 1 - x, y),         // mirrored
-                3 => (w - 1 - x, h - 1 - y), // upside down
-                4 => (x, h - 1 - y),         // mirrored upside down
-                5 => (y, x),                 // transposed
-                6 => (h - 1 - y, x),         // turned a quarter clockwise
-                7 => (h - 1 - y, w - 1 - x), // transversed
-                _ => (y, w - 1 - x),         // 8: turned a quarter anticlockwise
-            };
-            let (from, to) = ((y * w + x) * c, (dy * dw + dx) * c);
-            out[to..to + c].copy_from_slice(&px.data[from..from + c]);
-        }
-    }
-    Pixels { width: dw as u32, height: dh as u32, gray: px.gray, data: out }
 }
 
 fn encode_jpeg(px: &Pixels, quality: u8) -> Result<Vec<u8>, Error> {
@@ -407,31 +347,6 @@ mod tests {
             assert_eq!((w, h), (ww, wh), "{sw}x{sh} in {bw}x{bh}");
             assert!(!gray);
         }
-    }
-
-    #[test]
-    fn every_exif_orientation_shows_the_pixels_upright() {
-        // Stored:  1 2 3     each orientation below is how a viewer shows it
-        //          4 5 6
-        let stored = || Pixels { width: 3, height: 2, gray: true, data: vec![1, 2, 3, 4, 5, 6] };
-        let shown: [(u8, (u32, u32), [u8; 6]); 8] = [
-            (1, (3, 2), [1, 2, 3, 4, 5, 6]),
-            (2, (3, 2), [3, 2, 1, 6, 5, 4]),
-            (3, (3, 2), [6, 5, 4, 3, 2, 1]),
-            (4, (3, 2), [4, 5, 6, 1, 2, 3]),
-            (5, (2, 3), [1, 4, 2, 5, 3, 6]),
-            (6, (2, 3), [4, 1, 5, 2, 6, 3]),
-            (7, (2, 3), [6, 3, 5, 2, 4, 1]),
-            (8, (2, 3), [3, 6, 2, 5, 1, 4]),
-        ];
-        for (orientation, (w, h), data) in shown {
-            let px = orient(stored(), orientation);
-            assert_eq!((px.width, px.height, px.data.as_slice()), (w, h, &data[..]), "orientation {orientation}");
-        }
-        assert_eq!(orient(stored(), 0).data, vec![1, 2, 3, 4, 5, 6], "out of range: as stored");
-        // RGB pixels move whole.
-        let rgb = Pixels { width: 2, height: 1, gray: false, data: vec![1, 1, 1, 2, 2, 2] };
-        assert_eq!(orient(rgb, 6).data, vec![1, 1, 1, 2, 2, 2]);
     }
 
     #[test]
